@@ -1,0 +1,6 @@
+"""Every write to balances goes through these functions (one transaction each, history
+included).  Split by responsibility: manual changes here, synchronisation in ``sync``."""
+
+from balances.actions.balance import balance_create, balance_delete, balance_update
+
+__all__ = ["balance_create", "balance_delete", "balance_update"]

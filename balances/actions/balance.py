@@ -1,0 +1,216 @@
+"""Manual balance writes: create, update, delete."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from balances import currencies
+from balances.actors import Actor
+from balances.errors import AlreadyExists, NotAllowed, NotFound, StaleVersion, ValidationFailed
+from balances.models import Balance, BalanceChange
+from services.models import Service
+
+REASON_MAX_LENGTH = 500
+
+
+def _currency(raw: str) -> str:
+    code = currencies.normalise_code(raw)
+    if not code:
+        raise ValidationFailed("Choose a currency.", field="currency")
+    if not currencies.is_known(code):
+        raise ValidationFailed(f"{code!r} is not a known currency.", field="currency")
+    return code
+
+
+def _amount(raw: object, currency: str) -> Decimal:
+    try:
+        return currencies.parse_amount(raw, currency)
+    except currencies.AmountError as exc:
+        raise ValidationFailed(str(exc), field="amount") from None
+
+
+def _reason(raw: str | None, *, required: bool) -> str:
+    reason = (raw or "").strip()
+    if required and not reason:
+        raise ValidationFailed("Give a reason for the change.", field="reason")
+    if len(reason) > REASON_MAX_LENGTH:
+        raise ValidationFailed(
+            f"Keep the reason under {REASON_MAX_LENGTH} characters.", field="reason"
+        )
+    return reason
+
+
+def _lock(service: Service, currency: str) -> Balance:
+    try:
+        return Balance.objects.select_for_update().get(service=service, currency=currency)
+    except Balance.DoesNotExist:
+        raise NotFound(
+            f"{service.public_id} has no {currency} balance.", field="currency"
+        ) from None
+
+
+def _check_version(balance: Balance, expected_version: int | None) -> None:
+    if expected_version is not None and balance.version != expected_version:
+        shown = currencies.format_amount(balance.available, balance.currency)
+        raise StaleVersion(
+            f"This balance was changed by {balance.updated_by_label or 'someone else'} "
+            f"after you opened it; it is now {shown} {balance.currency}. "
+            "Nothing was overwritten: review the current value and save again.",
+            current=balance,
+            details={"currentVersion": balance.version, "currentAmount": str(balance.available)},
+        )
+
+
+@transaction.atomic
+def balance_create(
+    *,
+    service: Service,
+    currency: str,
+    amount: object = Decimal(0),
+    actor: Actor,
+    reason: str = "",
+) -> Balance:
+    code = _currency(currency)
+    value = _amount(Decimal(0) if amount in (None, "") else amount, code)
+    note = _reason(reason, required=False)
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            balance = Balance.objects.create(
+                service=service,
+                currency=code,
+                available=value,
+                updated_at=now,
+                updated_by_type=actor.type,
+                updated_by_label=actor.label,
+            )
+    except IntegrityError:
+        raise AlreadyExists(
+            f"{service.public_id} already has a {code} balance.", field="currency"
+        ) from None
+    BalanceChange.objects.create(
+        service=service,
+        balance=balance,
+        currency=code,
+        kind=BalanceChange.Kind.CREATED,
+        new_available=value,
+        new_pending=Decimal(0),
+        new_reserved=Decimal(0),
+        version=balance.version,
+        reason=note,
+        created_at=now,
+        **actor.history_fields(),
+    )
+    return balance
+
+
+@transaction.atomic
+def balance_update(
+    *,
+    service: Service,
+    currency: str,
+    amount: object,
+    expected_version: int | None,
+    actor: Actor,
+    reason: str,
+) -> Balance:
+    """Set the available amount.  ``expected_version`` is the version the caller saw; a
+    mismatch raises ``StaleVersion`` and changes nothing.  The conditional UPDATE repeats the
+    check inside the database."""
+    code = _currency(currency)
+    value = _amount(amount, code)
+    note = _reason(reason, required=True)
+    balance = _lock(service, code)
+    _check_version(balance, expected_version)
+    if balance.available == value:
+        return balance
+    now = timezone.now()
+    old_available = balance.available
+    updated = Balance.objects.filter(pk=balance.pk, version=balance.version).update(
+        available=value,
+        version=F("version") + 1,
+        updated_at=now,
+        updated_by_type=actor.type,
+        updated_by_label=actor.label,
+    )
+    if updated != 1:  # pragma: no cover - the row lock makes this unreachable on PostgreSQL
+        balance.refresh_from_db()
+        _check_version(balance, expected_version)
+    balance.refresh_from_db()
+    BalanceChange.objects.create(
+        service=service,
+        balance=balance,
+        currency=code,
+        kind=BalanceChange.Kind.UPDATED,
+        old_available=old_available,
+        new_available=value,
+        old_pending=balance.pending,
+        new_pending=balance.pending,
+        old_reserved=balance.reserved,
+        new_reserved=balance.reserved,
+        version=balance.version,
+        reason=note,
+        created_at=now,
+        **actor.history_fields(),
+    )
+    return balance
+
+
+def deletion_blockers(balance: Balance) -> list[str]:
+    """Why ``balance`` cannot be deleted now (empty when it can)."""
+    blockers = []
+    if balance.pending:
+        shown = currencies.format_amount(balance.pending, balance.currency)
+        blockers.append(f"it has {shown} {balance.currency} pending")
+    if balance.reserved:
+        shown = currencies.format_amount(balance.reserved, balance.currency)
+        blockers.append(f"it has {shown} {balance.currency} reserved")
+    from payouts.queries import open_payout_count  # payouts hold funds on balances
+
+    open_count = open_payout_count(service_id=balance.service_id, currency=balance.currency)
+    if open_count:
+        blockers.append(
+            f"{open_count} payout{'s' if open_count != 1 else ''} in {balance.currency} "
+            "still hold funds on it"
+        )
+    return blockers
+
+
+@transaction.atomic
+def balance_delete(
+    *,
+    service: Service,
+    currency: str,
+    actor: Actor,
+    expected_version: int | None = None,
+    reason: str = "",
+) -> None:
+    code = _currency(currency)
+    note = _reason(reason, required=False)
+    balance = _lock(service, code)
+    _check_version(balance, expected_version)
+    blockers = deletion_blockers(balance)
+    if blockers:
+        raise NotAllowed(
+            f"The {code} balance cannot be deleted: {'; '.join(blockers)}.",
+            details={"reasons": blockers},
+            code="not_deletable",
+        )
+    BalanceChange.objects.create(
+        service=service,
+        balance=None,
+        currency=code,
+        kind=BalanceChange.Kind.DELETED,
+        old_available=balance.available,
+        old_pending=balance.pending,
+        old_reserved=balance.reserved,
+        version=balance.version,
+        reason=note,
+        created_at=timezone.now(),
+        **actor.history_fields(),
+    )
+    balance.delete()

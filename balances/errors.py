@@ -1,0 +1,67 @@
+"""Domain errors raised by actions.  Pages turn them into form errors or messages; the API
+turns them into its error envelope with ``http_status`` and ``code``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    code = "invalid"
+    http_status = 400
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        details: dict[str, Any] | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.details = details or {}
+        if code:
+            self.code = code
+
+
+class ValidationFailed(DomainError):
+    code = "validation_error"
+    http_status = 400
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    http_status = 404
+
+
+class Conflict(DomainError):
+    code = "conflict"
+    http_status = 409
+
+
+class AlreadyExists(Conflict):
+    code = "already_exists"
+
+
+class NotAllowed(Conflict):
+    """The object's state forbids the operation (a balance with pending funds, a paid payout)."""
+
+    code = "not_allowed"
+
+
+class StaleVersion(DomainError):
+    """The object changed since the caller read it; ``current`` is what it is now."""
+
+    code = "stale_version"
+    http_status = 412
+
+    def __init__(self, message: str, *, current: Any = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.current = current
+
+
+class Unprocessable(DomainError):
+    code = "unprocessable"
+    http_status = 422

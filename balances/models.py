@@ -1,0 +1,236 @@
+"""Balances, their append-only history and synchronisation runs.
+
+Amounts are ``DecimalField(28, 8)`` next to one ``currency`` column rather than django-money
+``MoneyField``s: a balance has three amounts (available, pending, reserved) in one currency, and
+a MoneyField per amount would add a currency column per amount that could disagree.  Money
+values for display and arithmetic are built with django-money's ``Money`` (see ``money()``).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from djmoney.money import Money
+
+from balances import currencies
+from services.models import new_public_id
+
+AMOUNT = {"max_digits": currencies.STORAGE_MAX_DIGITS, "decimal_places": currencies.STORAGE_DECIMAL_PLACES}
+
+
+class ActorType(models.TextChoices):
+    USER = "user", "User"
+    SYNC = "sync", "Provider sync"
+    PAYOUT = "payout", "Payout"
+    SYSTEM = "system", "System"
+
+
+class Balance(models.Model):
+    """One currency's balance of one service.  ``version`` grows with every write; edits carry
+    the version they were based on and are refused when it moved (optimistic concurrency)."""
+
+    service = models.ForeignKey(
+        "services.Service", on_delete=models.PROTECT, related_name="balances"
+    )
+    currency = models.CharField(max_length=16)
+    available = models.DecimalField(default=Decimal(0), **AMOUNT)
+    pending = models.DecimalField(default=Decimal(0), **AMOUNT)
+    reserved = models.DecimalField(default=Decimal(0), **AMOUNT)
+    version = models.PositiveIntegerField(default=1)
+    updated_at = models.DateTimeField(default=timezone.now)
+    updated_by_type = models.CharField(max_length=16, choices=ActorType.choices, default=ActorType.USER)
+    updated_by_label = models.CharField(max_length=150, blank=True)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["service_id", "currency"]
+        constraints = [
+            models.UniqueConstraint(fields=["service", "currency"], name="balance_one_per_currency"),
+            models.CheckConstraint(condition=Q(version__gte=1), name="balance_version_positive"),
+        ]
+        permissions = [("sync_balances", "Can start a balance synchronisation")]
+
+    def __str__(self) -> str:
+        return f"{self.currency} balance of service #{self.service_id}"
+
+    @property
+    def currency_info(self) -> currencies.CurrencyInfo:
+        return currencies.get(self.currency)
+
+    def money(self, field: str = "available") -> Money:
+        return Money(getattr(self, field), self.currency)
+
+    @property
+    def set_by_hand(self) -> bool:
+        return self.updated_by_type == ActorType.USER
+
+    def is_stale(self, now=None) -> bool:
+        """Not confirmed by a sync for more than twice the schedule interval.
+
+        Only meaningful for a service with a provider connection; a balance that was never
+        synced is stale once it is older than that.
+        """
+        now = now or timezone.now()
+        limit = timedelta(minutes=2 * settings.SYNC_INTERVAL_MINUTES)
+        seen = self.last_synced_at or self.created_at
+        return seen is not None and now - seen > limit
+
+
+class BalanceChange(models.Model):
+    """Append-only history of a balance.  Kept after the balance is deleted (``balance`` then
+    becomes NULL; ``service`` and ``currency`` still say whose it was)."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", "Created"
+        UPDATED = "updated", "Updated"
+        DELETED = "deleted", "Deleted"
+        SYNCED = "synced", "Synchronised"
+        PAYOUT = "payout", "Payout"
+
+    service = models.ForeignKey(
+        "services.Service", on_delete=models.CASCADE, related_name="balance_changes"
+    )
+    balance = models.ForeignKey(
+        Balance, null=True, blank=True, on_delete=models.SET_NULL, related_name="changes"
+    )
+    currency = models.CharField(max_length=16)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    actor_type = models.CharField(max_length=16, choices=ActorType.choices)
+    actor_label = models.CharField(max_length=150)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    sync_run = models.ForeignKey(
+        "balances.SyncRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="changes"
+    )
+    payout_public_id = models.CharField(max_length=32, blank=True)
+    old_available = models.DecimalField(null=True, blank=True, **AMOUNT)
+    new_available = models.DecimalField(null=True, blank=True, **AMOUNT)
+    old_pending = models.DecimalField(null=True, blank=True, **AMOUNT)
+    new_pending = models.DecimalField(null=True, blank=True, **AMOUNT)
+    old_reserved = models.DecimalField(null=True, blank=True, **AMOUNT)
+    new_reserved = models.DecimalField(null=True, blank=True, **AMOUNT)
+    version = models.PositiveIntegerField(null=True, blank=True, help_text="Balance version after the change.")
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["service", "currency", "-created_at"], name="change_service_cur_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.currency} by {self.actor_label}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise ValueError("Balance history is append-only.")
+        return super().save(*args, **kwargs)
+
+    def delta(self, field: str = "available") -> Decimal | None:
+        old, new = getattr(self, f"old_{field}"), getattr(self, f"new_{field}")
+        if old is None or new is None:
+            return None
+        return new - old
+
+    def figures(self) -> list[tuple[str, Decimal | None, Decimal | None]]:
+        """(figure, old, new) for the figures this entry touched."""
+        rows = []
+        for name in ("available", "pending", "reserved"):
+            old, new = getattr(self, f"old_{name}"), getattr(self, f"new_{name}")
+            if old is None or new is None:
+                # Created or deleted: the available figure, and the others when not zero.
+                if name == "available" or (old or new):
+                    rows.append((name, old, new))
+            elif old != new:
+                rows.append((name, old, new))
+        return rows or [("available", self.old_available, self.new_available)]
+
+
+def new_sync_run_id() -> str:
+    return new_public_id("run_")
+
+
+class SyncRun(models.Model):
+    """One synchronisation of one service's balances with its provider."""
+
+    class Trigger(models.TextChoices):
+        BUTTON = "button", "Button"
+        SCHEDULE = "schedule", "Schedule"
+        API = "api", "API"
+        COMMAND = "command", "Command"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    public_id = models.CharField(max_length=32, unique=True, default=new_sync_run_id, editable=False)
+    service = models.ForeignKey("services.Service", on_delete=models.CASCADE, related_name="sync_runs")
+    provider_kind = models.CharField(max_length=16)
+    trigger = models.CharField(max_length=16, choices=Trigger.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    updated_count = models.PositiveIntegerField(default=0)
+    unchanged_count = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(default=0)
+    not_reported_count = models.PositiveIntegerField(default=0)
+    result = models.JSONField(default=dict, blank=True)
+    error_category = models.CharField(max_length=32, blank=True)
+    error_message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # Never two syncs of one service at once, whatever the lock in Redis says.
+            models.UniqueConstraint(
+                fields=["service"],
+                condition=Q(status__in=["queued", "running"]),
+                name="sync_run_one_active_per_service",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["queued", "running", "succeeded", "failed"]),
+                name="sync_run_status_valid",
+            ),
+        ]
+        indexes = [models.Index(fields=["service", "-created_at"], name="sync_run_service_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+    @property
+    def error_category_label(self) -> str:
+        from balances.providers.base import ErrorCategory
+
+        try:
+            return ErrorCategory(self.error_category).label
+        except ValueError:
+            return self.error_category.replace("_", " ").capitalize()

@@ -1,0 +1,18 @@
+"""Mounted under /services/<service_id>/balances/."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from balances import views
+
+app_name = "balances"
+
+urlpatterns = [
+    path("", views.balance_list, name="list"),
+    path("add/", views.balance_add, name="add"),
+    path("history/", views.service_balance_history, name="service_history"),
+    path("<str:currency>/edit/", views.balance_edit, name="edit"),
+    path("<str:currency>/delete/", views.balance_delete, name="delete"),
+    path("<str:currency>/history/", views.balance_history, name="history"),
+]

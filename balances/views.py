@@ -1,0 +1,177 @@
+"""The Balances section: cards, New balance, Edit, Delete, History."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from balances import actions, currencies, queries
+from balances.actions.balance import deletion_blockers
+from balances.actors import Actor
+from balances.errors import DomainError, StaleVersion
+from balances.forms import BalanceCreateForm, BalanceDeleteForm, BalanceEditForm
+from balances.models import Balance
+from services.permissions import require_perms
+from services.queries import service_by_public_id
+
+
+def _balance_or_404(service, currency: str) -> Balance:
+    try:
+        return Balance.objects.get(service=service, currency=currency.upper())
+    except Balance.DoesNotExist:
+        raise Http404(f"{service.public_id} has no {currency.upper()} balance.") from None
+
+
+@require_perms("services.view_service", "balances.view_balance")
+def balance_list(request: HttpRequest, service_id: str) -> HttpResponse:
+    """Who: viewer and above; New balance / Edit / Delete / Update balances only for those
+    who may use them.  Query count does not depend on the number of balances."""
+    service = service_by_public_id(service_id)
+    context = queries.balances_page_context(service)
+    template = "balances/balance_list.html"
+    if request.htmx and request.GET.get("fragment") == "cards":
+        template = "balances/partials/cards.html"
+    return render(request, template, {"service": service, **context})
+
+
+@require_http_methods(["GET", "POST"])
+@require_perms("services.view_service", "balances.add_balance")
+def balance_add(request: HttpRequest, service_id: str) -> HttpResponse:
+    """Who: operator and above."""
+    service = service_by_public_id(service_id)
+    existing = set(service.balances.values_list("currency", flat=True))
+    form = BalanceCreateForm(request.POST or None, existing=existing)
+    if request.method == "POST" and form.is_valid():
+        try:
+            balance = actions.balance_create(
+                service=service,
+                currency=form.cleaned_data["currency"],
+                amount=form.cleaned_data["amount"],
+                actor=Actor.for_user(request.user),
+                reason="Opening amount",
+            )
+        except DomainError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            shown = currencies.format_amount(balance.available, balance.currency)
+            messages.success(request, f"{balance.currency} balance created with {shown}.")
+            return redirect("balances:list", service_id=service.public_id)
+    return render(
+        request,
+        "balances/balance_form.html",
+        {"service": service, "form": form, "mode": "add"},
+        status=400 if form.errors else 200,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@require_perms("services.view_service", "balances.change_balance")
+def balance_edit(request: HttpRequest, service_id: str, currency: str) -> HttpResponse:
+    """Who: operator and above.  The form carries the version it was opened at."""
+    service = service_by_public_id(service_id)
+    balance = _balance_or_404(service, currency)
+    initial = {
+        "amount": currencies.plain_amount(balance.available, balance.currency),
+        "version": balance.version,
+    }
+    form = BalanceEditForm(request.POST or None, initial=initial, currency=balance.currency)
+    if request.method == "POST" and form.is_valid():
+        try:
+            updated = actions.balance_update(
+                service=service,
+                currency=balance.currency,
+                amount=form.cleaned_data["amount"],
+                expected_version=form.cleaned_data["version"],
+                actor=Actor.for_user(request.user),
+                reason=form.cleaned_data["reason"],
+            )
+        except StaleVersion as exc:
+            # Show what it is now and let the operator decide again from there.
+            balance = exc.current
+            data = request.POST.copy()
+            data["version"] = str(balance.version)
+            form = BalanceEditForm(data, currency=balance.currency)
+            form.is_valid()
+            form.add_error(None, exc.message)
+        except DomainError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            shown = currencies.format_amount(updated.available, updated.currency)
+            if updated.version == form.cleaned_data["version"]:
+                messages.info(request, f"{updated.currency} balance unchanged ({shown}).")
+            else:
+                messages.success(request, f"{updated.currency} balance set to {shown}.")
+            return redirect("balances:list", service_id=service.public_id)
+    return render(
+        request,
+        "balances/balance_form.html",
+        {"service": service, "form": form, "balance": balance, "mode": "edit"},
+        status=409 if form.non_field_errors() else 400 if form.errors else 200,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@require_perms("services.view_service", "balances.delete_balance")
+def balance_delete(request: HttpRequest, service_id: str, currency: str) -> HttpResponse:
+    """Who: operator and above.  GET names what goes; POST deletes."""
+    service = service_by_public_id(service_id)
+    balance = _balance_or_404(service, currency)
+    blockers = deletion_blockers(balance)
+    error = None
+    if request.method == "POST":
+        form = BalanceDeleteForm(request.POST)
+        if not blockers and form.is_valid():
+            try:
+                actions.balance_delete(
+                    service=service,
+                    currency=balance.currency,
+                    expected_version=form.cleaned_data["version"],
+                    actor=Actor.for_user(request.user),
+                    reason=form.cleaned_data.get("reason", ""),
+                )
+            except DomainError as exc:
+                error = exc.message
+                balance.refresh_from_db()
+            else:
+                messages.success(request, f"{balance.currency} balance deleted.")
+                return redirect("balances:list", service_id=service.public_id)
+        elif not blockers:
+            error = "The confirmation was incomplete; confirm again."
+    return render(
+        request,
+        "balances/balance_confirm_delete.html",
+        {"service": service, "balance": balance, "blockers": blockers, "error": error},
+        status=409 if request.method == "POST" and (blockers or error) else 200,
+    )
+
+
+@require_perms("services.view_service", "balances.view_balancechange")
+def balance_history(request: HttpRequest, service_id: str, currency: str) -> HttpResponse:
+    """Who: viewer and above.  Readable after the balance is deleted."""
+    service = service_by_public_id(service_id)
+    code = currency.upper()
+    changes = queries.history(service=service, currency=code)
+    balance = Balance.objects.filter(service=service, currency=code).first()
+    if balance is None and not changes.exists():
+        raise Http404(f"{service.public_id} has no {code} balance or history.")
+    page = Paginator(changes, 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "balances/balance_history.html",
+        {"service": service, "currency": code, "balance": balance, "page": page},
+    )
+
+
+@require_perms("services.view_service", "balances.view_balancechange")
+def service_balance_history(request: HttpRequest, service_id: str) -> HttpResponse:
+    """Who: viewer and above.  Every balance change of the service, deleted balances too."""
+    service = service_by_public_id(service_id)
+    page = Paginator(queries.history(service=service), 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "balances/balance_history.html",
+        {"service": service, "currency": None, "balance": None, "page": page},
+    )

@@ -1,0 +1,336 @@
+"""One settings module, driven by environment variables (every one is listed in README.md).
+
+The defaults form the *embedded* set-up used by ``make run``: an SQLite file in the project
+folder, Celery tasks executed in-process, the built-in provider sandboxes mounted.  Setting
+``DATABASE_URL`` (a production database) switches the defaults to the secure ones:
+``DEBUG`` off, tasks on Celery workers through Redis, sandboxes off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false, yes/no, on/off).")
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be an integer.") from exc
+
+
+# The embedded default is "no DATABASE_URL": a single machine, a file database.
+EMBEDDED = not os.environ.get("DATABASE_URL")
+
+DEBUG = env_bool("DEBUG", EMBEDDED)
+HTTPS_ONLY = env_bool("HTTPS_ONLY", True)
+
+_DEV_SECRET = "dev-only-insecure-" + hashlib.sha256(str(BASE_DIR).encode()).hexdigest()
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY is required when DEBUG is off.")
+    SECRET_KEY = _DEV_SECRET
+
+ALLOWED_HOSTS = env_list(
+    "ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"] if DEBUG else []
+)
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_htmx",
+    "djmoney",
+    "services",
+    "balances",
+    "payouts",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "services.context_processors.navigation",
+            ],
+            "builtins": ["balances.templatetags.money"],
+        },
+    }
+]
+
+# --- Database -----------------------------------------------------------------------------
+SQLITE_PATH = BASE_DIR / "db.sqlite3"
+if EMBEDDED:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": SQLITE_PATH,
+            "OPTIONS": {
+                # Several threads (runserver, the in-process sandbox calls) share the file.
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    }
+else:
+    DATABASES = {
+        "default": dj_database_url.parse(
+            os.environ["DATABASE_URL"],
+            conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+            conn_health_checks=True,
+        )
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Auth ---------------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "services:list"
+LOGOUT_REDIRECT_URL = "login"
+
+# --- I18N ---------------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+# Amounts are formatted by balances.templatetags.money, never by locale-dependent filters.
+USE_THOUSAND_SEPARATOR = False
+
+# --- Static files -------------------------------------------------------------------------
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_MANIFEST = env_bool("STATIC_MANIFEST", not DEBUG)
+# collectstatic (production, manifest on) writes here; without the manifest the files are
+# served straight from the finders.
+STATIC_ROOT = BASE_DIR / "staticfiles" if STATIC_MANIFEST else None
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if STATIC_MANIFEST
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = not STATIC_MANIFEST
+
+# --- Security -----------------------------------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+if not DEBUG and HTTPS_ONLY:
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+if env_bool("BEHIND_PROXY", False):
+    # The proxy in front terminates TLS and says so in this header.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+if not HTTPS_ONLY:
+    # A plain-HTTP deployment behind a TLS-terminating proxy is a deliberate choice.
+    SILENCED_SYSTEM_CHECKS = [
+        "security.W004",
+        "security.W008",
+        "security.W012",
+        "security.W016",
+    ]
+
+# Credentials of provider connections are encrypted with this key (Fernet, see
+# services/crypto.py).  A development key is derived from SECRET_KEY when DEBUG is on.
+CREDENTIALS_ENCRYPTION_KEY = os.environ.get("CREDENTIALS_ENCRYPTION_KEY", "")
+if not CREDENTIALS_ENCRYPTION_KEY and not DEBUG:
+    raise ImproperlyConfigured("CREDENTIALS_ENCRYPTION_KEY is required when DEBUG is off.")
+
+# --- Redis, cache, Celery -----------------------------------------------------------------
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+TASKS_IN_PROCESS = env_bool("TASKS_IN_PROCESS", EMBEDDED)
+# Locks, rate limits and the cache live in Redis whenever more than one process may share
+# them: always when tasks run on workers, and whenever REDIS_URL is given explicitly.
+USE_REDIS = (not TASKS_IN_PROCESS) or bool(os.environ.get("REDIS_URL"))
+
+if USE_REDIS:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "bo",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+SYNC_INTERVAL_MINUTES = env_int("SYNC_INTERVAL_MINUTES", 15)
+SYNC_PAUSE_AFTER_FAILURES = env_int("SYNC_PAUSE_AFTER_FAILURES", 10)
+SYNC_TASK_TIME_LIMIT = env_int("SYNC_TASK_TIME_LIMIT", 300)
+PROVIDER_HTTP_TIMEOUT = float(os.environ.get("PROVIDER_HTTP_TIMEOUT", "10"))
+PROVIDER_SANDBOXES = env_bool("PROVIDER_SANDBOXES", EMBEDDED)
+# Requests allowed per provider across all workers: (requests, per seconds).  Payop documents
+# 10 requests per minute per IP; the others publish no figure, so ours are polite guesses.
+PROVIDER_RATE_LIMITS = {
+    "payop": (env_int("PAYOP_RATE_LIMIT_PER_MINUTE", 10), 60),
+    "syncpay": (env_int("SYNCPAY_RATE_LIMIT_PER_MINUTE", 600), 60),
+    "finix": (env_int("FINIX_RATE_LIMIT_PER_MINUTE", 600), 60),
+    "wise": (env_int("WISE_RATE_LIMIT_PER_MINUTE", 600), 60),
+}
+
+CELERY_BROKER_URL = REDIS_URL
+CELERY_TASK_ALWAYS_EAGER = TASKS_IN_PROCESS
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = SYNC_TASK_TIME_LIMIT
+CELERY_TASK_SOFT_TIME_LIMIT = SYNC_TASK_TIME_LIMIT - 30
+# Longer than the longest task, so that an unacknowledged task is never handed out twice
+# while it is still running.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": SYNC_TASK_TIME_LIMIT * 4}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    "sync-due-services": {
+        "task": "balances.tasks.sync_due_services",
+        "schedule": float(env_int("SYNC_SCHEDULER_TICK_SECONDS", 60)),
+    },
+    "reap-abandoned-sync-runs": {
+        "task": "balances.tasks.reap_abandoned_runs",
+        "schedule": 300.0,
+    },
+}
+
+# --- Money --------------------------------------------------------------------------------
+# Assets that are not ISO 4217 currencies, registered with py-moneyed at start-up
+# (balances/currencies.py).  "decimals" is the asset's precision.
+CRYPTO_ASSETS = {
+    "USDT_TRC20": {"name": "Tether USD (TRC-20)", "decimals": 8},
+    "USDT_ERC20": {"name": "Tether USD (ERC-20)", "decimals": 8},
+}
+CURRENCY_CODE_MAX_LENGTH = 16
+# Amounts are stored with the finest precision of any currency (8 places).
+MONEY_DECIMAL_PLACES = 8
+MONEY_MAX_DIGITS = 28
+
+# --- REST framework -----------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "config.api.auth.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "config.api.renderers.DecimalJSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["config.api.parsers.DecimalJSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "config.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "config.api.throttling.ApiKeyRateThrottle",
+        "rest_framework.throttling.AnonRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "apikey": os.environ.get("API_THROTTLE_KEY", "1200/min"),
+        "anon": os.environ.get("API_THROTTLE_ANON", "60/min"),
+    },
+    "COERCE_DECIMAL_TO_STRING": False,
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Back-office API",
+    "DESCRIPTION": "Services, per-currency balances, provider synchronisation, fee profiles "
+    "and payouts.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Logging ------------------------------------------------------------------------------
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # httpx logs every request line at INFO; ours are logged by providers/http.py.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="services:list", permanent=False)),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("admin/", admin.site.urls),
+    path("services/<str:service_id>/balances/", include("balances.urls")),
+    path("services/", include("services.urls")),
+]
+
+if settings.PROVIDER_SANDBOXES:
+    # Built-in provider simulators for the embedded default and the tests.
+    urlpatterns.append(path("sandbox/", include("balances.sandbox.urls")))

@@ -1,0 +1,149 @@
+"""Writes to services (and their audit trail)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from balances.actors import Actor
+from balances.errors import NotAllowed, ValidationFailed
+from services.countries import is_country
+from services.models import AuditEntry, Service
+
+NAME_MAX_LENGTH = 200
+
+
+def audit(
+    *,
+    actor: Actor,
+    action: str,
+    subject: str,
+    service: Service | None = None,
+    fee_profile: Any = None,
+    changes: dict[str, Any] | None = None,
+) -> AuditEntry:
+    return AuditEntry.objects.create(
+        service=service,
+        fee_profile=fee_profile,
+        subject=subject[:200],
+        action=action,
+        actor_label=actor.label[:150],
+        actor_user=actor.user,
+        changes=changes or {},
+    )
+
+
+def _clean_name(raw: object) -> str:
+    name = " ".join(str(raw or "").split())
+    if not name:
+        raise ValidationFailed("Give the service a name.", field="name")
+    if len(name) > NAME_MAX_LENGTH:
+        raise ValidationFailed(f"Keep the name under {NAME_MAX_LENGTH} characters.", field="name")
+    return name
+
+
+def _clean_country(raw: object) -> str:
+    code = str(raw or "").strip().upper()
+    if not is_country(code):
+        raise ValidationFailed(
+            f"{code or 'An empty value'} is not an ISO 3166-1 alpha-2 country code.",
+            field="country",
+        )
+    return code
+
+
+def _clean_status(raw: object) -> str:
+    status = str(raw or "").strip().lower()
+    if status not in Service.Status.values:
+        raise ValidationFailed(
+            f"Status must be one of {', '.join(Service.Status.values)}.", field="status"
+        )
+    return status
+
+
+@transaction.atomic
+def service_create(
+    *, name: str, country: str, actor: Actor, status: str = Service.Status.ACTIVE
+) -> Service:
+    service = Service.objects.create(
+        name=_clean_name(name), country=_clean_country(country), status=_clean_status(status)
+    )
+    audit(
+        actor=actor,
+        action="service_created",
+        subject=service.public_id,
+        service=service,
+        changes={"name": service.name, "country": service.country, "status": service.status},
+    )
+    return service
+
+
+@transaction.atomic
+def service_update(
+    *,
+    service: Service,
+    actor: Actor,
+    name: str | None = None,
+    country: str | None = None,
+    status: str | None = None,
+) -> Service:
+    service = Service.objects.select_for_update().get(pk=service.pk)
+    new = {
+        "name": _clean_name(name) if name is not None else service.name,
+        "country": _clean_country(country) if country is not None else service.country,
+        "status": _clean_status(status) if status is not None else service.status,
+    }
+    changes = {
+        field: [getattr(service, field), value]
+        for field, value in new.items()
+        if getattr(service, field) != value
+    }
+    if not changes:
+        return service
+    for field, value in new.items():
+        setattr(service, field, value)
+    service.save(update_fields=[*new.keys(), "updated_at"])
+    audit(
+        actor=actor,
+        action="service_updated",
+        subject=service.public_id,
+        service=service,
+        changes=changes,
+    )
+    return service
+
+
+def deletion_blockers(service: Service) -> list[str]:
+    blockers = []
+    balance_count = service.balances.count()
+    if balance_count:
+        blockers.append(
+            f"it still has {balance_count} balance{'s' if balance_count != 1 else ''}; "
+            "delete them first"
+        )
+    payout_count = service.payouts.count()
+    if payout_count:
+        blockers.append(
+            f"it has {payout_count} payout{'s' if payout_count != 1 else ''} on record"
+        )
+    return blockers
+
+
+@transaction.atomic
+def service_delete(*, service: Service, actor: Actor) -> None:
+    service = Service.objects.select_for_update().get(pk=service.pk)
+    blockers = deletion_blockers(service)
+    if blockers:
+        raise NotAllowed(
+            f"{service.name} cannot be deleted: {'; '.join(blockers)}.",
+            details={"reasons": blockers},
+            code="not_deletable",
+        )
+    audit(
+        actor=actor,
+        action="service_deleted",
+        subject=f"{service.name} ({service.public_id})",
+        changes={"name": service.name, "country": service.country},
+    )
+    service.delete()

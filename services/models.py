@@ -1,0 +1,209 @@
+from __future__ import annotations
+
+import secrets
+import string
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from services.countries import country_name
+
+_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def new_public_id(prefix: str, length: int = 14) -> str:
+    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def new_service_id() -> str:
+    return new_public_id("srv_")
+
+
+class Service(models.Model):
+    """A merchant account.  ``public_id`` is the only identifier that leaves the database."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+        CLOSED = "closed", "Closed"
+
+    public_id = models.CharField(
+        "service id", max_length=32, unique=True, editable=False, default=new_service_id
+    )
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2 code.")
+    fee_profile = models.ForeignKey(
+        "services.FeeProfile",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="services",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(public_id__startswith="srv_"), name="service_public_id_prefix"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["active", "suspended", "closed"]),
+                name="service_status_valid",
+            ),
+        ]
+        indexes = [models.Index(fields=["name"], name="service_name_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.public_id})"
+
+    @property
+    def country_name(self) -> str:
+        return country_name(self.country)
+
+    @property
+    def provider_connection_or_none(self) -> ProviderConnection | None:
+        try:
+            return self.provider_connection
+        except ProviderConnection.DoesNotExist:
+            return None
+
+
+class ProviderConnection(models.Model):
+    """How a service's balances are fetched from its payment provider.
+
+    Credentials are stored encrypted (services/crypto.py) and are write-only everywhere.
+    The scheduling state (next run, failures in a row, pause) lives here too.
+    """
+
+    class Kind(models.TextChoices):
+        SYNCPAY = "syncpay", "SyncPay"
+        FINIX = "finix", "Finix"
+        WISE = "wise", "Wise"
+        PAYOP = "payop", "Payop"
+
+    service = models.OneToOneField(
+        Service, on_delete=models.CASCADE, related_name="provider_connection"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    base_url = models.URLField(
+        "base URL",
+        max_length=500,
+        blank=True,
+        help_text="Leave blank for the provider's documented production host.",
+    )
+    credentials_encrypted = models.TextField(blank=True, editable=False)
+    options = models.JSONField(default=dict, blank=True)
+    create_missing_balances = models.BooleanField(default=False)
+
+    next_sync_at = models.DateTimeField(null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    paused_reason = models.TextField(blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=["syncpay", "finix", "wise", "payop"]),
+                name="provider_connection_kind_valid",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_sync_at"],
+                name="provider_due_idx",
+                condition=Q(paused_at__isnull=True),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} connection of {self.service.public_id}"
+
+    def __repr__(self) -> str:
+        return f"<ProviderConnection {self.kind} service={self.service_id}>"
+
+    @property
+    def is_paused(self) -> bool:
+        return self.paused_at is not None
+
+    @property
+    def effective_base_url(self) -> str:
+        from balances.providers.base import adapter_classes
+
+        if self.base_url:
+            return self.base_url.rstrip("/")
+        return adapter_classes()[self.kind].default_base_url.rstrip("/")
+
+    def credential_keys_set(self) -> list[str]:
+        """Names of the credentials that are stored (never their values)."""
+        from services.crypto import decrypt_credentials
+
+        return sorted(k for k, v in decrypt_credentials(self.credentials_encrypted).items() if v)
+
+
+class FeeProfile(models.Model):
+    """A named set of fee rules that one or more services share."""
+
+    name = models.CharField(max_length=120, unique=True)
+    description = models.TextField(blank=True)
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AuditEntry(models.Model):
+    """Append-only history of changes to services, connections and fee profiles."""
+
+    service = models.ForeignKey(
+        Service, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit"
+    )
+    fee_profile = models.ForeignKey(
+        FeeProfile, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit"
+    )
+    subject = models.CharField(max_length=200, help_text="What changed, e.g. 'srv_x' or 'fee profile Standard'.")
+    action = models.CharField(max_length=32)
+    actor_label = models.CharField(max_length=150)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    changes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.subject} by {self.actor_label}"
+
+    @property
+    def action_label(self) -> str:
+        return self.action.replace("_", " ").capitalize()
+
+    def change_rows(self) -> list[tuple[str, object, object, bool]]:
+        """(field, old, new, is_change) for display; ``[old, new]`` pairs are changes."""
+        rows = []
+        for key, value in self.changes.items():
+            if isinstance(value, list) and len(value) == 2:
+                rows.append((key, value[0], value[1], True))
+            else:
+                rows.append((key, None, value, False))
+        return rows
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise ValueError("Audit entries are append-only.")
+        return super().save(*args, **kwargs)

@@ -1,0 +1,73 @@
+"""The three roles and what each may do.  Groups are created and kept in step by data
+migrations calling :func:`sync_role_groups`; superusers may do everything."""
+
+from __future__ import annotations
+
+VIEWER = "viewer"
+OPERATOR = "operator"
+ADMIN = "admin"
+
+_VIEW = [
+    "services.view_service",
+    "services.view_providerconnection",
+    "services.view_feeprofile",
+    "services.view_feerule",
+    "services.view_auditentry",
+    "balances.view_balance",
+    "balances.view_balancechange",
+    "balances.view_syncrun",
+    "payouts.view_payout",
+    "payouts.view_payoutevent",
+]
+_OPERATE = [
+    "balances.add_balance",
+    "balances.change_balance",
+    "balances.delete_balance",
+    "balances.sync_balances",
+    "payouts.add_payout",
+    "payouts.change_payout",
+]
+_ADMINISTER = [
+    "services.add_service",
+    "services.change_service",
+    "services.delete_service",
+    "services.add_providerconnection",
+    "services.change_providerconnection",
+    "services.delete_providerconnection",
+    "services.add_feeprofile",
+    "services.change_feeprofile",
+    "services.delete_feeprofile",
+    "services.add_feerule",
+    "services.change_feerule",
+    "services.delete_feerule",
+]
+
+ROLES: dict[str, list[str]] = {
+    VIEWER: _VIEW,
+    OPERATOR: _VIEW + _OPERATE,
+    ADMIN: _VIEW + _OPERATE + _ADMINISTER,
+}
+
+
+def sync_role_groups(apps, schema_editor) -> None:
+    """Create the groups and give each exactly its role's permissions (those that exist)."""
+    from django.contrib.auth.management import create_permissions
+
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = None
+
+    group_model = apps.get_model("auth", "Group")
+    permission_model = apps.get_model("auth", "Permission")
+    for role, perms in ROLES.items():
+        group, _ = group_model.objects.get_or_create(name=role)
+        found = []
+        for perm in perms:
+            app_label, codename = perm.split(".", 1)
+            found.extend(
+                permission_model.objects.filter(
+                    content_type__app_label=app_label, codename=codename
+                )
+            )
+        group.permissions.set(found)

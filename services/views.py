@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from balances.actors import Actor
+from balances.errors import DomainError
+from balances.models import SyncRun
+from services import actions, queries
+from services.forms import ServiceForm, ServiceSearchForm
+from services.permissions import require_perms
+from services.models import AuditEntry
+
+PAGE_SIZE = 25
+
+
+def _apply_domain_error(form, exc: DomainError) -> None:
+    field = exc.field if exc.field in form.fields else None
+    form.add_error(field, exc.message)
+
+
+@require_perms("services.view_service")
+def service_list(request: HttpRequest) -> HttpResponse:
+    """Who: any signed-in user with the viewer role or above."""
+    search = ServiceSearchForm(request.GET or None)
+    term = search.cleaned_data["q"] if search.is_valid() else ""
+    page = Paginator(queries.services_for_list(search=term), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    return render(
+        request,
+        "services/service_list.html",
+        {"page": page, "search": search, "term": term},
+    )
+
+
+@require_perms("services.view_service")
+def service_detail(request: HttpRequest, service_id: str) -> HttpResponse:
+    """Who: viewer and above; the provider connection's secrets are never shown."""
+    service = queries.service_by_public_id(service_id)
+    last_run = SyncRun.objects.filter(service=service).order_by("-created_at", "-id").first()
+    return render(
+        request,
+        "services/service_detail.html",
+        {
+            "service": service,
+            "balances": list(service.balances.order_by("currency")),
+            "last_run": last_run,
+            "connection": getattr(service, "provider_connection", None),
+            "audit": AuditEntry.objects.filter(service=service)[:5],
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@require_perms("services.add_service")
+def service_add(request: HttpRequest) -> HttpResponse:
+    """Who: admin role."""
+    form = ServiceForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            service = actions.service_create(
+                actor=Actor.for_user(request.user), **form.cleaned_data
+            )
+        except DomainError as exc:
+            _apply_domain_error(form, exc)
+        else:
+            messages.success(request, f"Service {service.name} created ({service.public_id}).")
+            return redirect("services:detail", service_id=service.public_id)
+    return render(request, "services/service_form.html", {"form": form, "service": None})
+
+
+@require_http_methods(["GET", "POST"])
+@require_perms("services.change_service")
+def service_edit(request: HttpRequest, service_id: str) -> HttpResponse:
+    """Who: admin role."""
+    service = queries.service_by_public_id(service_id)
+    initial = {"name": service.name, "country": service.country, "status": service.status}
+    form = ServiceForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            actions.service_update(
+                service=service, actor=Actor.for_user(request.user), **form.cleaned_data
+            )
+        except DomainError as exc:
+            _apply_domain_error(form, exc)
+        else:
+            messages.success(request, f"Service {service.public_id} saved.")
+            return redirect("services:detail", service_id=service.public_id)
+    return render(request, "services/service_form.html", {"form": form, "service": service})
+
+
+@require_http_methods(["GET", "POST"])
+@require_perms("services.delete_service")
+def service_delete(request: HttpRequest, service_id: str) -> HttpResponse:
+    """Who: admin role.  GET shows what will go; POST deletes."""
+    service = queries.service_by_public_id(service_id)
+    blockers = actions.deletion_blockers(service)
+    if request.method == "POST" and not blockers:
+        try:
+            actions.service_delete(service=service, actor=Actor.for_user(request.user))
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"Service {service.name} ({service.public_id}) deleted.")
+            return redirect("services:list")
+    return render(
+        request,
+        "services/service_confirm_delete.html",
+        {"service": service, "blockers": blockers},
+        status=409 if request.method == "POST" and blockers else 200,
+    )
+
+
+@require_perms("services.view_service", "services.view_auditentry")
+def service_history(request: HttpRequest, service_id: str) -> HttpResponse:
+    """Who: viewer and above.  Changes to the service and its provider connection."""
+    service = queries.service_by_public_id(service_id)
+    page = Paginator(
+        AuditEntry.objects.filter(service=service).select_related("actor_user"), 50
+    ).get_page(request.GET.get("page"))
+    return render(request, "services/service_history.html", {"service": service, "page": page})
