@@ -278,6 +278,16 @@ CRYPTO_ASSETS = {
     "USDT_TRC20": {"name": "Tether USD (TRC-20)", "decimals": 8},
     "USDT_ERC20": {"name": "Tether USD (ERC-20)", "decimals": 8},
 }
+# Platform defaults for payouts without a fee rule: fee 0 and these minimum payout amounts
+# (SyncPay's documented minimum withdrawals); other currencies have no minimum.
+PAYOUT_MINIMUMS = {
+    "USD": "10",
+    "NGN": "5000",
+    "GHS": "50",
+    "KES": "500",
+    "USDT_TRC20": "10",
+    "USDT_ERC20": "50",
+}
 CURRENCY_CODE_MAX_LENGTH = 16
 # Amounts are stored with the finest precision of any currency (8 places).
 MONEY_DECIMAL_PLACES = 8

@@ -8,8 +8,14 @@ from django.views.generic import RedirectView
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="services:list", permanent=False)),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("account/", include("services.account_urls")),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("config.api.urls")),
+    path("fee-profiles/", include("services.fee_urls")),
     path("services/<str:service_id>/balances/", include("balances.urls")),
+    path("services/<str:service_id>/sync-runs/", include("balances.sync_urls")),
+    path("services/<str:service_id>/provider/", include("services.connection_urls")),
+    path("services/<str:service_id>/payouts/", include("payouts.urls")),
     path("services/", include("services.urls")),
 ]
 

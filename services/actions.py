@@ -9,7 +9,7 @@ from django.db import transaction
 from balances.actors import Actor
 from balances.errors import NotAllowed, ValidationFailed
 from services.countries import is_country
-from services.models import AuditEntry, Service
+from services.models import AuditEntry, FeeProfile, Service
 
 NAME_MAX_LENGTH = 200
 
@@ -79,6 +79,9 @@ def service_create(
     return service
 
 
+_UNSET: Any = object()
+
+
 @transaction.atomic
 def service_update(
     *,
@@ -87,15 +90,21 @@ def service_update(
     name: str | None = None,
     country: str | None = None,
     status: str | None = None,
+    fee_profile: FeeProfile | None = _UNSET,
 ) -> Service:
+    """Change the given fields (``None`` leaves a field alone; ``fee_profile=None`` removes
+    the profile)."""
     service = Service.objects.select_for_update().get(pk=service.pk)
     new = {
         "name": _clean_name(name) if name is not None else service.name,
         "country": _clean_country(country) if country is not None else service.country,
         "status": _clean_status(status) if status is not None else service.status,
+        "fee_profile": service.fee_profile if fee_profile is _UNSET else fee_profile,
     }
     changes = {
-        field: [getattr(service, field), value]
+        field: [str(getattr(service, field) or "") or None, str(value or "") or None]
+        if field == "fee_profile"
+        else [getattr(service, field), value]
         for field, value in new.items()
         if getattr(service, field) != value
     }

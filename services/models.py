@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import secrets
 import string
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
@@ -162,6 +163,77 @@ class FeeProfile(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class FeeRule(models.Model):
+    """One line of a fee profile.  ``currency`` empty means "any currency"; the most specific
+    rule wins.  ``percentage`` is in percent (1.75 means 1.75 %)."""
+
+    class Operation(models.TextChoices):
+        PAYIN = "payin", "Pay-in"
+        PAYOUT = "payout", "Payout"
+        REFUND = "refund", "Refund"
+
+    profile = models.ForeignKey(FeeProfile, on_delete=models.CASCADE, related_name="rules")
+    operation = models.CharField(max_length=16, choices=Operation.choices)
+    currency = models.CharField(max_length=16, blank=True, help_text="Empty for any currency.")
+    percentage = models.DecimalField(max_digits=9, decimal_places=4, default=Decimal(0))
+    fixed_amount = models.DecimalField(default=Decimal(0), max_digits=28, decimal_places=8)
+    minimum_fee = models.DecimalField(default=Decimal(0), max_digits=28, decimal_places=8)
+    maximum_fee = models.DecimalField(null=True, blank=True, max_digits=28, decimal_places=8)
+    minimum_payout_amount = models.DecimalField(
+        null=True, blank=True, max_digits=28, decimal_places=8
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["operation", "currency"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["profile", "operation", "currency"], name="fee_rule_one_per_scope"
+            ),
+            models.CheckConstraint(
+                condition=Q(percentage__gte=0) & Q(percentage__lte=100),
+                name="fee_rule_percentage_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(fixed_amount__gte=0) & Q(minimum_fee__gte=0),
+                name="fee_rule_amounts_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(maximum_fee__isnull=True) | Q(maximum_fee__gte=models.F("minimum_fee")),
+                name="fee_rule_max_not_below_min",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_operation_display()} {self.currency or 'any currency'}"
+
+
+class ApiKey(models.Model):
+    """A REST client's key.  Only a SHA-256 hash is stored (the key is 256 random bits, so a
+    slow password hash adds nothing); ``prefix`` identifies it in lists."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, db_index=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    read_only = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
 
 
 class AuditEntry(models.Model):
