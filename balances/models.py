@@ -227,10 +227,21 @@ class SyncRun(models.Model):
         return None
 
     @property
+    def provider_label(self) -> str:
+        from services.models import ProviderConnection
+
+        try:
+            return ProviderConnection.Kind(self.provider_kind).label
+        except ValueError:
+            return self.provider_kind
+
+    @property
     def error_category_label(self) -> str:
         from balances.providers.base import ErrorCategory
 
         try:
             return ErrorCategory(self.error_category).label
         except ValueError:
-            return self.error_category.replace("_", " ").capitalize()
+            return {"conflict": "Concurrent edit", "abandoned": "Abandoned"}.get(
+                self.error_category, self.error_category.replace("_", " ").capitalize()
+            )

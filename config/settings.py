@@ -235,6 +235,12 @@ else:
 SYNC_INTERVAL_MINUTES = env_int("SYNC_INTERVAL_MINUTES", 15)
 SYNC_PAUSE_AFTER_FAILURES = env_int("SYNC_PAUSE_AFTER_FAILURES", 10)
 SYNC_TASK_TIME_LIMIT = env_int("SYNC_TASK_TIME_LIMIT", 300)
+SYNC_SCHEDULER_TICK_SECONDS = env_int("SYNC_SCHEDULER_TICK_SECONDS", 60)
+SYNC_MAX_ATTEMPTS = env_int("SYNC_MAX_ATTEMPTS", 5)
+SYNC_RETRY_BASE_SECONDS = float(os.environ.get("SYNC_RETRY_BASE_SECONDS", "5"))
+SYNC_RETRY_MAX_SECONDS = float(os.environ.get("SYNC_RETRY_MAX_SECONDS", "300"))
+# In-process mode has no worker to come back later: a retry waits at most this long inline.
+SYNC_INLINE_RETRY_BUDGET_SECONDS = float(os.environ.get("SYNC_INLINE_RETRY_BUDGET_SECONDS", "20"))
 PROVIDER_HTTP_TIMEOUT = float(os.environ.get("PROVIDER_HTTP_TIMEOUT", "10"))
 PROVIDER_SANDBOXES = env_bool("PROVIDER_SANDBOXES", EMBEDDED)
 # Requests allowed per provider across all workers: (requests, per seconds).  Payop documents
@@ -263,7 +269,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "sync-due-services": {
         "task": "balances.tasks.sync_due_services",
-        "schedule": float(env_int("SYNC_SCHEDULER_TICK_SECONDS", 60)),
+        "schedule": float(SYNC_SCHEDULER_TICK_SECONDS),
     },
     "reap-abandoned-sync-runs": {
         "task": "balances.tasks.reap_abandoned_runs",
@@ -299,7 +305,10 @@ REST_FRAMEWORK = {
         "config.api.auth.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Signed in, read-only keys never write, and the view's required_perms per method.
+    "DEFAULT_PERMISSION_CLASSES": ["config.api.permissions.HasRolePermission"],
+    "DEFAULT_PAGINATION_CLASS": "config.api.pagination.ApiPagination",
+    "PAGE_SIZE": 50,
     "DEFAULT_RENDERER_CLASSES": [
         "config.api.renderers.DecimalJSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
@@ -309,7 +318,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "config.api.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         "config.api.throttling.ApiKeyRateThrottle",
-        "rest_framework.throttling.AnonRateThrottle",
+        "config.api.throttling.AnonIpRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "apikey": os.environ.get("API_THROTTLE_KEY", "1200/min"),
@@ -328,6 +337,21 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
+    # Several models have a "kind" or "status"; each choice set gets its own schema name.
+    "ENUM_NAME_OVERRIDES": {
+        "BalanceChangeKindEnum": "balances.models.BalanceChange.Kind",
+        "ProviderKindEnum": "services.models.ProviderConnection.Kind",
+        "ServiceStatusEnum": "services.models.Service.Status",
+        "SyncRunStatusEnum": "balances.models.SyncRun.Status",
+        "SyncRunTriggerEnum": "balances.models.SyncRun.Trigger",
+        "PayoutStatusEnum": "payouts.models.Payout.Status",
+    },
+    "PREPROCESSING_HOOKS": ["config.api.schema.drop_trailing_slash_twins"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.api.schema.add_common_errors",
+    ],
 }
 
 # --- Logging ------------------------------------------------------------------------------

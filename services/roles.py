@@ -51,12 +51,18 @@ ROLES: dict[str, list[str]] = {
 
 def sync_role_groups(apps, schema_editor) -> None:
     """Create the groups and give each exactly its role's permissions (those that exist)."""
+    from django.apps import apps as global_apps
     from django.contrib.auth.management import create_permissions
 
     for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
+        if apps is global_apps:
+            create_permissions(app_config, verbosity=0)
+        else:
+            # A migration's state registry has no models modules; permissions are only
+            # created for app configs that look like they have one.
+            app_config.models_module = True
+            create_permissions(app_config, apps=apps, verbosity=0)
+            app_config.models_module = None
 
     group_model = apps.get_model("auth", "Group")
     permission_model = apps.get_model("auth", "Permission")

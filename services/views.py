@@ -10,6 +10,8 @@ from balances.actors import Actor
 from balances.errors import DomainError
 from balances.models import SyncRun
 from services import actions, queries
+from balances.providers.syncpay import syncpay_mode
+from services.connection_actions import stored_credentials
 from services.forms import ServiceForm, ServiceSearchForm
 from services.permissions import require_perms
 from services.models import AuditEntry
@@ -42,6 +44,11 @@ def service_detail(request: HttpRequest, service_id: str) -> HttpResponse:
     """Who: viewer and above; the provider connection's secrets are never shown."""
     service = queries.service_by_public_id(service_id)
     last_run = SyncRun.objects.filter(service=service).order_by("-created_at", "-id").first()
+    connection = service.provider_connection_or_none
+    mode = None
+    if connection is not None and connection.kind == "syncpay":
+        # Only the mode derived from the key's prefix is shown, never the key.
+        mode = syncpay_mode(stored_credentials(connection).get("apiKey"))
     return render(
         request,
         "services/service_detail.html",
@@ -49,7 +56,8 @@ def service_detail(request: HttpRequest, service_id: str) -> HttpResponse:
             "service": service,
             "balances": list(service.balances.order_by("currency")),
             "last_run": last_run,
-            "connection": getattr(service, "provider_connection", None),
+            "connection": connection,
+            "syncpay_mode": mode,
             "audit": AuditEntry.objects.filter(service=service)[:5],
         },
     )

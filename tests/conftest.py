@@ -85,3 +85,90 @@ def eur_balance(service):
 @pytest.fixture
 def password():
     return PASSWORD
+
+
+@pytest.fixture(autouse=True)
+def _clean_redis(settings):
+    """Every test starts with an empty Redis test database (locks, rate limits, throttles)."""
+    if settings.USE_REDIS:
+        import redis
+
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        client.flushdb()
+        client.close()
+    from django.core.cache import cache
+
+    from balances import ratelimit
+    from balances.sandbox.views import payop_rate_limit
+
+    cache.clear()
+    ratelimit.reset()
+    payop_rate_limit.reset()
+
+
+# --- REST API ------------------------------------------------------------------------------
+# Clients that speak to /api/v1/ with an API key, one per role, plus the odd ones out: no
+# credentials, a key that does not exist, and a read-only key of an admin (whose role could
+# write, so a refusal can only come from the key).
+
+BAD_API_KEY = "bo_" + "x" * 43  # well-formed, never issued
+
+
+def api_client_with_key(raw_key: str | None) -> Client:
+    headers = {"Authorization": f"Bearer {raw_key}"} if raw_key else {}
+    return Client(headers=headers)
+
+
+@pytest.fixture
+def make_api_key():
+    """make_api_key(user, read_only=False) -> the raw key."""
+    from services.apikey_actions import api_key_create
+
+    def make(user, *, read_only: bool = False, name: str = "tests") -> str:
+        return api_key_create(user=user, name=name, read_only=read_only)[1]
+
+    return make
+
+
+@pytest.fixture
+def viewer_api(viewer, make_api_key):
+    return api_client_with_key(make_api_key(viewer))
+
+
+@pytest.fixture
+def operator_api(operator, make_api_key):
+    return api_client_with_key(make_api_key(operator))
+
+
+@pytest.fixture
+def admin_api(admin, make_api_key):
+    return api_client_with_key(make_api_key(admin))
+
+
+@pytest.fixture
+def read_only_api(admin, make_api_key):
+    """An admin's read-only key: reads like an admin, never writes."""
+    return api_client_with_key(make_api_key(admin, read_only=True))
+
+
+@pytest.fixture
+def bad_key_api(db):
+    return api_client_with_key(BAD_API_KEY)
+
+
+@pytest.fixture
+def anonymous_api(db):
+    return Client()
+
+
+@pytest.fixture
+def api_clients(anonymous_api, bad_key_api, read_only_api, viewer_api, operator_api, admin_api):
+    """API clients per caller: anonymous, bad_key, read_only, viewer, operator, admin."""
+    return {
+        "anonymous": anonymous_api,
+        "bad_key": bad_key_api,
+        "read_only": read_only_api,
+        "viewer": viewer_api,
+        "operator": operator_api,
+        "admin": admin_api,
+    }

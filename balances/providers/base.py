@@ -154,7 +154,9 @@ def adapter_classes() -> dict[str, type[ProviderAdapter]]:
 
 # --- Helpers shared by the adapters -------------------------------------------------------
 # Every check below raises BAD_RESPONSE naming the offending field: a response that does not
-# match the documented shape never yields a partial snapshot.
+# match the documented shape never yields a partial snapshot.  The adapters require every
+# field that feeds a figure; purely informational fields (SyncPay account_id, Payop referral)
+# are type-checked when present.
 
 MAX_DECIMAL_PLACES = 8
 _PLAIN_DECIMAL = re.compile(r"-?\d+(\.\d+)?")

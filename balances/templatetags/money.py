@@ -24,8 +24,21 @@ def amount(value: Decimal | None, currency: str) -> str:
     return currencies.format_amount(value, currency)
 
 
+def _decimal(value: object) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, Decimal):
+        return value
+    try:
+        return Decimal(str(value))
+    except ArithmeticError:
+        return None
+
+
 @register.simple_tag
-def money(value: Decimal | None, currency: str, show_code: bool = False) -> str:
+def money(value: Decimal | str | None, currency: str, show_code: bool = False) -> str:
+    """Amounts from JSON results arrive as strings; they are parsed exactly."""
+    value = _decimal(value)
     if value is None:
         return mark_safe('<span class="amount muted">—</span>')  # noqa: S308 - constant
     text = currencies.format_amount(value, currency)
@@ -41,3 +54,9 @@ def currency_name(code: str) -> str:
         return currencies.get(code).name
     except currencies.AmountError:
         return code
+
+
+@register.filter
+def words(value: str) -> str:
+    """``not_reported`` -> ``not reported``."""
+    return str(value).replace("_", " ")

@@ -1,0 +1,93 @@
+"""A per-service lock with an expiry, so that one service is never synced by two workers at
+once.  In Redis when processes share work (``settings.USE_REDIS``); in-process otherwise.
+
+The expiry bounds the damage of a worker that dies holding the lock: the lock frees itself
+and a redelivered task can take over.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+
+import redis
+from django.conf import settings
+
+# Compare-and-delete: release only a lock we still own.
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('del', KEYS[1])
+end
+return 0
+"""
+
+_local_locks: dict[str, tuple[str, float]] = {}
+_local_guard = threading.Lock()
+
+
+@cache
+def _redis(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+
+
+def client() -> redis.Redis:
+    return _redis(settings.REDIS_URL)
+
+
+def _key(name: str) -> str:
+    return f"bo:lock:{name}"
+
+
+def acquire(name: str, ttl: float) -> str | None:
+    """Take the lock for ``ttl`` seconds; return its token, or None when someone holds it."""
+    token = secrets.token_hex(16)
+    if settings.USE_REDIS:
+        ok = client().set(_key(name), token, nx=True, px=max(1, int(ttl * 1000)))
+        return token if ok else None
+    now = time.monotonic()
+    with _local_guard:
+        held = _local_locks.get(name)
+        if held and held[1] > now:
+            return None
+        _local_locks[name] = (token, now + ttl)
+    return token
+
+
+def release(name: str, token: str) -> bool:
+    if settings.USE_REDIS:
+        return bool(client().eval(_RELEASE, 1, _key(name), token))
+    with _local_guard:
+        held = _local_locks.get(name)
+        if held and held[0] == token:
+            del _local_locks[name]
+            return True
+    return False
+
+
+def remaining(name: str) -> float:
+    """Seconds until the lock expires (0 when free)."""
+    if settings.USE_REDIS:
+        ms = client().pttl(_key(name))
+        return max(0.0, ms / 1000) if ms and ms > 0 else 0.0
+    with _local_guard:
+        held = _local_locks.get(name)
+    return max(0.0, held[1] - time.monotonic()) if held else 0.0
+
+
+@contextmanager
+def held(name: str, ttl: float) -> Iterator[str | None]:
+    """``with held("x", 60) as token:`` — token is None when the lock was not free."""
+    token = acquire(name, ttl)
+    try:
+        yield token
+    finally:
+        if token:
+            release(name, token)
+
+
+def service_lock_name(service_id: int) -> str:
+    return f"sync:service:{service_id}"

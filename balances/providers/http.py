@@ -1,0 +1,368 @@
+"""The one place that talks HTTP to payment providers.
+
+Every adapter call goes through :func:`get_json` (or a :class:`ProviderSession` when an
+adapter makes several calls in one fetch), which:
+
+* takes a slot from the provider's shared rate limiter before each request;
+* sends ``Accept: application/json`` and our own User-Agent, follows no redirect, and bounds
+  connect and read time (``settings.PROVIDER_HTTP_TIMEOUT``) and the body size;
+* decodes JSON with ``parse_float=Decimal`` so that no amount ever passes through ``float``;
+* maps every failure to :class:`ProviderError` with a category, ``retryable`` and, for 429, the
+  provider's ``Retry-After``.  Provider messages are taken from the error body by an adapter
+  supplied extractor, stripped of any credential and truncated.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import json
+import logging
+import math
+import ssl
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC
+from decimal import Decimal
+from functools import cache
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from django.conf import settings
+
+from balances import ratelimit
+from balances.providers.base import ErrorCategory, ProviderError
+
+logger = logging.getLogger("balances.providers.http")
+
+USER_AGENT = "payments-backoffice-balance-sync/1.0"
+MAX_RESPONSE_BYTES = 5 * 1024 * 1024
+MAX_MESSAGE_LENGTH = 300
+# Waiting this long for our own shared rate limiter is fine inside a sync task; beyond it the
+# task is better retried later than holding a worker.
+DEFAULT_RATE_LIMIT_WAIT = 5.0
+
+MessageExtractor = Callable[[Any], "str | None"]
+
+
+@cache
+def _ssl_context() -> ssl.SSLContext:
+    # Building a context reads the CA bundle: do it once per process, not per request.
+    return httpx.create_ssl_context()
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a valid JSON number")
+
+
+def decode_json(body: bytes | str) -> Any:
+    """Strict JSON: floats become ``Decimal``; ``NaN``/``Infinity`` are refused."""
+    return json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
+
+
+def build_url(base_url: str, path: str, params: Mapping[str, str] | None = None) -> str:
+    """``base_url`` + ``path`` + a query string that keeps commas readable.
+
+    Providers document lists as ``currency=EUR,USD`` / ``types=STANDARD,SAVINGS``: the comma
+    is legal in a query and some servers compare the raw value, so it is not percent-encoded.
+    """
+    url = base_url.rstrip("/") + "/" + path.lstrip("/")
+    if params:
+        url = f"{url}?{encode_query(params)}"
+    return url
+
+
+def encode_query(params: Mapping[str, str]) -> str:
+    return "&".join(
+        f"{quote(str(k), safe='')}={quote(str(v), safe=',')}" for k, v in params.items()
+    )
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """``Retry-After`` as seconds: either delta-seconds or an HTTP date; None when absent or
+    unreadable, never negative."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    for secret in secrets:
+        if secret and len(secret) >= 3:
+            text = text.replace(secret, "***")
+    return text
+
+
+def clean_message(text: str, secrets: Iterable[str] = ()) -> str:
+    """One line, no credential, bounded length: safe to store and show."""
+    text = " ".join(str(text).split())
+    text = redact(text, secrets)
+    if len(text) > MAX_MESSAGE_LENGTH:
+        text = text[: MAX_MESSAGE_LENGTH - 1].rstrip() + "…"
+    return text
+
+
+def _category_for_status(status: int) -> tuple[ErrorCategory, bool]:
+    if status == 429:
+        return ErrorCategory.RATE_LIMITED, True
+    if status >= 500:
+        return ErrorCategory.UNAVAILABLE, True
+    if status in (401, 403):
+        return ErrorCategory.AUTH, False
+    if status == 404:
+        return ErrorCategory.NOT_FOUND, False
+    if status in (400, 406, 422):
+        return ErrorCategory.CONFIGURATION, False
+    return ErrorCategory.BAD_RESPONSE, False
+
+
+class ProviderSession:
+    """An HTTP client for one provider fetch (connection reuse across several calls).
+
+    ``secrets`` are the credential values of the connection: they are scrubbed from every
+    message this session produces, whatever the provider echoes back.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        *,
+        secrets: Iterable[str] = (),
+        timeout: float | None = None,
+        error_message: MessageExtractor | None = None,
+        rate_limit_wait: float | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.kind = kind
+        self.secrets = tuple(s for s in secrets if s)
+        self.timeout = float(timeout if timeout is not None else settings.PROVIDER_HTTP_TIMEOUT)
+        self.error_message = error_message
+        self.rate_limit_wait = (
+            rate_limit_wait
+            if rate_limit_wait is not None
+            else float(getattr(settings, "PROVIDER_RATE_LIMIT_MAX_WAIT", DEFAULT_RATE_LIMIT_WAIT))
+        )
+        self._client = httpx.Client(
+            timeout=httpx.Timeout(self.timeout),
+            follow_redirects=False,
+            verify=_ssl_context(),
+            headers={"Accept": "application/json", "User-Agent": USER_AGENT},
+            transport=transport,
+        )
+
+    def __enter__(self) -> ProviderSession:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _error(self, category: ErrorCategory, message: str, **kwargs: Any) -> ProviderError:
+        return ProviderError(category, clean_message(message, self.secrets), **kwargs)
+
+    def get_json(
+        self,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+    ) -> Any:
+        if params:
+            url = f"{url}{'&' if '?' in url else '?'}{encode_query(params)}"
+        all_headers = dict(headers or {})
+        if auth is not None:
+            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
+            all_headers["Authorization"] = f"Basic {token}"
+            self.secrets = (*self.secrets, token)
+        if not all(value.isascii() for value in all_headers.values()):
+            raise self._error(
+                ErrorCategory.CONFIGURATION,
+                "A credential contains characters that cannot be sent in an HTTP header.",
+            )
+        try:
+            request = self._client.build_request("GET", url, headers=all_headers)
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError):
+            raise self._error(
+                ErrorCategory.CONFIGURATION, "The provider URL is not a valid http(s) URL."
+            ) from None
+        if request.url.scheme not in ("http", "https") or not request.url.host:
+            raise self._error(
+                ErrorCategory.CONFIGURATION, "The provider URL must start with https:// or http://."
+            )
+
+        ratelimit.acquire(self.kind, max_wait=self.rate_limit_wait)
+        path = request.url.path
+        started = time.monotonic()
+        try:
+            response = self._client.send(request, stream=True)
+        except httpx.TimeoutException:
+            self._log(path, "timeout", started)
+            raise self._error(
+                ErrorCategory.TIMEOUT,
+                f"No answer from {request.url.host} within {self.timeout:g} s.",
+                retryable=True,
+            ) from None
+        except httpx.UnsupportedProtocol:
+            raise self._error(
+                ErrorCategory.CONFIGURATION, "The provider URL must start with https:// or http://."
+            ) from None
+        except httpx.TransportError as exc:
+            self._log(path, "connection error", started)
+            reason = clean_message(str(exc) or type(exc).__name__, self.secrets)
+            raise self._error(
+                ErrorCategory.UNAVAILABLE,
+                f"Could not connect to {request.url.host}: {reason}",
+                retryable=True,
+            ) from None
+        try:
+            body = self._read_body(response, started)
+        finally:
+            response.close()
+        self._log(path, str(response.status_code), started)
+        return self._interpret(response, body)
+
+    def _read_body(self, response: httpx.Response, started: float) -> bytes:
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
+            raise self._error(
+                ErrorCategory.BAD_RESPONSE,
+                f"The response is larger than {MAX_RESPONSE_BYTES:,} bytes.",
+                status_code=response.status_code,
+            )
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    raise self._error(
+                        ErrorCategory.BAD_RESPONSE,
+                        f"The response is larger than {MAX_RESPONSE_BYTES:,} bytes.",
+                        status_code=response.status_code,
+                    )
+                # The read timeout is per chunk; a server trickling bytes must not hold us
+                # for ever either.
+                if time.monotonic() - started > self.timeout * 2:
+                    raise httpx.ReadTimeout("body took too long")
+                chunks.append(chunk)
+        except httpx.TimeoutException:
+            self._log(response.request.url.path, "timeout", started)
+            raise self._error(
+                ErrorCategory.TIMEOUT,
+                f"The answer from {response.request.url.host} did not complete within "
+                f"{self.timeout:g} s.",
+                retryable=True,
+            ) from None
+        except httpx.DecodingError:
+            raise self._error(
+                ErrorCategory.BAD_RESPONSE,
+                "The response body could not be decoded.",
+                status_code=response.status_code,
+            ) from None
+        except httpx.TransportError:
+            self._log(response.request.url.path, "connection error", started)
+            raise self._error(
+                ErrorCategory.UNAVAILABLE,
+                "The connection broke while reading the answer.",
+                retryable=True,
+                status_code=response.status_code,
+            ) from None
+        return b"".join(chunks)
+
+    def _interpret(self, response: httpx.Response, body: bytes) -> Any:
+        status = response.status_code
+        if 200 <= status < 300:
+            try:
+                return decode_json(body)
+            except (ValueError, RecursionError):
+                raise self._error(
+                    ErrorCategory.BAD_RESPONSE,
+                    f"The provider answered HTTP {status} with a body that is not valid JSON.",
+                    status_code=status,
+                ) from None
+        if 300 <= status < 400:
+            raise self._error(
+                ErrorCategory.CONFIGURATION,
+                f"The provider answered with a redirect (HTTP {status}); check the base URL.",
+                status_code=status,
+            )
+        if status < 200:
+            raise self._error(
+                ErrorCategory.BAD_RESPONSE, f"Unexpected HTTP status {status}.", status_code=status
+            )
+
+        category, retryable = _category_for_status(status)
+        message = self._provider_message(body) or f"HTTP {status} {response.reason_phrase}".strip()
+        retry_after = None
+        if status == 429:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        raise self._error(
+            category,
+            message,
+            retryable=retryable,
+            status_code=status,
+            retry_after=retry_after,
+        )
+
+    def _provider_message(self, body: bytes) -> str | None:
+        if not body or self.error_message is None:
+            return None
+        try:
+            data = decode_json(body)
+        except (ValueError, RecursionError):
+            return None
+        try:
+            message = self.error_message(data)
+        except Exception:  # a malformed error body must not hide the HTTP error itself
+            logger.debug("provider=%s unreadable error body", self.kind, exc_info=True)
+            return None
+        return clean_message(message, self.secrets) if message else None
+
+    def _log(self, path: str, outcome: str, started: float) -> None:
+        elapsed_ms = (time.monotonic() - started) * 1000
+        logger.info("provider=%s GET %s -> %s in %.0fms", self.kind, path, outcome, elapsed_ms)
+
+
+def get_json(
+    kind: str,
+    url: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    params: Mapping[str, str] | None = None,
+    auth: tuple[str, str] | None = None,
+    timeout: float | None = None,
+    error_message: MessageExtractor | None = None,
+    secrets: Iterable[str] = (),
+) -> Any:
+    """One GET returning decoded JSON, or raise :class:`ProviderError` (see module doc)."""
+    with ProviderSession(
+        kind, secrets=secrets, timeout=timeout, error_message=error_message
+    ) as session:
+        return session.get_json(url, headers=headers, params=params, auth=auth)

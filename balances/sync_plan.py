@@ -1,0 +1,191 @@
+"""What a snapshot would do to a service's balances: a pure function, shared by the sync
+(which applies it) and by Test connection (which only shows it)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from balances.models import ActorType, Balance
+from balances.providers.base import Snapshot
+
+UPDATE = "updated"
+UNCHANGED = "unchanged"
+CREATE = "created"
+SKIP = "skipped"
+NOT_REPORTED = "not_reported"
+
+FIGURES = ("available", "pending", "reserved")
+
+
+@dataclass(frozen=True)
+class Figures:
+    available: Decimal
+    pending: Decimal
+    reserved: Decimal
+
+    @classmethod
+    def of(cls, obj: Any) -> Figures:
+        return cls(obj.available, obj.pending, obj.reserved)
+
+    @classmethod
+    def zero(cls) -> Figures:
+        return cls(Decimal(0), Decimal(0), Decimal(0))
+
+
+@dataclass(frozen=True)
+class CurrencyPlan:
+    currency: str
+    action: str
+    old: Figures | None = None
+    new: Figures | None = None
+    note: str = ""
+    # Set when the value being replaced was last written by an operator by hand.
+    replaced_manual: Mapping[str, str] | None = None
+    # The provider's other figures for this currency (Finix posted, Payop referral/total…).
+    extras: Mapping[str, Any] = field(default_factory=dict)
+
+    def changed_figures(self) -> list[str]:
+        if self.old is None or self.new is None:
+            return []
+        return [f for f in FIGURES if getattr(self.old, f) != getattr(self.new, f)]
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"currency": self.currency, "action": self.action}
+        for name in FIGURES:
+            old = getattr(self.old, name) if self.old else None
+            new = getattr(self.new, name) if self.new else None
+            if old is None and new is None:
+                continue
+            data[name] = {
+                "old": None if old is None else str(old),
+                "new": None if new is None else str(new),
+            }
+        if self.note:
+            data["note"] = self.note
+        if self.replaced_manual:
+            data["replacedManualEdit"] = dict(self.replaced_manual)
+        if self.extras:
+            data["providerFigures"] = _jsonable(self.extras)
+        return data
+
+
+@dataclass(frozen=True)
+class Plan:
+    entries: tuple[CurrencyPlan, ...]
+    snapshot_extras: Mapping[str, Any] = field(default_factory=dict)
+
+    def with_action(self, action: str) -> list[CurrencyPlan]:
+        return [e for e in self.entries if e.action == action]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {
+            "updated": len(self.with_action(UPDATE)),
+            "unchanged": len(self.with_action(UNCHANGED)),
+            "created": len(self.with_action(CREATE)),
+            "skipped": len(self.with_action(SKIP)),
+            "notReported": len(self.with_action(NOT_REPORTED)),
+        }
+
+    def as_result(self, *, taken_at: str) -> dict[str, Any]:
+        return {
+            "takenAt": taken_at,
+            "counts": self.counts,
+            "currencies": [e.as_dict() for e in self.entries],
+            "skipped": [
+                {"currency": e.currency, "reason": e.note} for e in self.with_action(SKIP)
+            ],
+            "notReported": [e.currency for e in self.with_action(NOT_REPORTED)],
+            "replacedManualEdits": [
+                {"currency": e.currency, **e.replaced_manual}
+                for e in self.entries
+                if e.replaced_manual
+            ],
+            "provider": _jsonable(self.snapshot_extras),
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def plan_snapshot(
+    *,
+    balances: Iterable[Balance],
+    snapshot: Snapshot,
+    provider_label: str,
+    create_missing: bool,
+) -> Plan:
+    reported = snapshot.by_currency()
+    entries: list[CurrencyPlan] = []
+    existing = {b.currency: b for b in balances}
+
+    for currency in sorted(set(existing) | set(reported)):
+        balance = existing.get(currency)
+        figures = reported.get(currency)
+        if balance is None and figures is not None:
+            new = Figures.of(figures)
+            if create_missing:
+                entries.append(CurrencyPlan(currency, CREATE, None, new, extras=figures.extras))
+            else:
+                entries.append(
+                    CurrencyPlan(
+                        currency,
+                        SKIP,
+                        None,
+                        new,
+                        note="no balance in this currency (turn on “create missing balances”)",
+                        extras=figures.extras,
+                    )
+                )
+            continue
+        assert balance is not None
+        old = Figures.of(balance)
+        note = ""
+        if figures is None:
+            if not snapshot.omitted_means_zero:
+                entries.append(
+                    CurrencyPlan(
+                        currency,
+                        NOT_REPORTED,
+                        old,
+                        None,
+                        note=f"not reported by {provider_label}; left unchanged",
+                    )
+                )
+                continue
+            new = Figures.zero()
+            note = f"not reported by {provider_label}, which leaves out zero balances"
+        else:
+            new = Figures.of(figures)
+        extras = figures.extras if figures is not None else {}
+        if new == old:
+            entries.append(CurrencyPlan(currency, UNCHANGED, old, new, note=note, extras=extras))
+            continue
+        manual = None
+        if balance.updated_by_type == ActorType.USER:
+            manual = {"by": balance.updated_by_label, "at": balance.updated_at.isoformat()}
+        entries.append(
+            CurrencyPlan(
+                currency, UPDATE, old, new, note=note, replaced_manual=manual, extras=extras
+            )
+        )
+
+    for code in snapshot.extras.get("unsupported_currencies", []) or []:
+        if code not in existing and code not in reported:
+            entries.append(
+                CurrencyPlan(str(code), SKIP, note="currency not supported by this back-office")
+            )
+    extras = {k: v for k, v in snapshot.extras.items() if k != "unsupported_currencies"}
+    return Plan(entries=tuple(entries), snapshot_extras=extras)

@@ -1,0 +1,86 @@
+"""Update balances (the button), its live status, and the Sync runs pages."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from balances import queries
+from balances.actions.sync import SyncAlreadyRunning, sync_request
+from balances.errors import DomainError
+from balances.models import SyncRun
+from services.permissions import require_perms
+from services.queries import service_by_public_id
+
+
+@require_POST
+@require_perms("services.view_service", "balances.sync_balances")
+def sync_start(request: HttpRequest, service_id: str) -> HttpResponse:
+    """Who: operator and above.  Starts a run (or points to the one already running)."""
+    service = service_by_public_id(service_id)
+    run = None
+    try:
+        run = sync_request(service=service, trigger=SyncRun.Trigger.BUTTON, user=request.user)
+    except SyncAlreadyRunning as exc:
+        run = exc.run
+        messages.info(request, f"A sync is already {exc.run.status}: {exc.run.public_id}.")
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    if request.htmx:
+        return sync_status(request, service_id, run_public_id=run.public_id if run else None)
+    return redirect("balances:list", service_id=service.public_id)
+
+
+@require_GET
+@require_perms("services.view_service", "balances.view_balance")
+def sync_status(
+    request: HttpRequest, service_id: str, run_public_id: str | None = None
+) -> HttpResponse:
+    """Who: viewer and above.  The status bar; polled by htmx while a run is active.  When the
+    run it was watching has ended, the cards are refreshed in the same response."""
+    service = service_by_public_id(service_id)
+    context = queries.balances_page_context(service)
+    watched = run_public_id or request.GET.get("run")
+    finished = None
+    if watched and context["active_run"] is None:
+        finished = SyncRun.objects.filter(service=service, public_id=watched).first()
+    return render(
+        request,
+        "balances/partials/sync_status_response.html",
+        {"service": service, **context, "finished_run": finished, "watched": watched},
+    )
+
+
+@require_perms("services.view_service", "balances.view_syncrun")
+def run_list(request: HttpRequest, service_id: str) -> HttpResponse:
+    """Who: viewer and above."""
+    service = service_by_public_id(service_id)
+    runs = SyncRun.objects.filter(service=service).select_related("requested_by")
+    page = Paginator(runs, 25).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "balances/sync_run_list.html",
+        {
+            "service": service,
+            "page": page,
+            "connection": service.provider_connection_or_none,
+        },
+    )
+
+
+@require_perms("services.view_service", "balances.view_syncrun")
+def run_detail(request: HttpRequest, service_id: str, run_id: str) -> HttpResponse:
+    """Who: viewer and above."""
+    service = service_by_public_id(service_id)
+    run = (
+        SyncRun.objects.filter(service=service, public_id=run_id)
+        .select_related("requested_by")
+        .first()
+    )
+    if run is None:
+        raise Http404("No such sync run.")
+    return render(request, "balances/sync_run_detail.html", {"service": service, "run": run})
+

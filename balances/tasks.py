@@ -1,0 +1,71 @@
+"""Thin Celery tasks: take ids, call an action, decide the retry."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+
+from balances.actions.sync import run_fail, sync_execute
+from balances.actions.sync_schedule import sync_reap_abandoned, sync_schedule_due
+from balances.models import SyncRun
+from balances.providers.base import ErrorCategory
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(
+    bind=True,
+    name="balances.tasks.sync_service",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=None,
+    ignore_result=True,
+)
+def sync_service(self, run_public_id: str) -> str:
+    """Execute one sync run.  Safe to deliver twice: an ended run is left alone, and a run
+    another worker holds the lock for is retried later."""
+    spent = 0.0
+    while True:
+        try:
+            outcome = sync_execute(run_public_id=run_public_id)
+        except SoftTimeLimitExceeded:
+            run = SyncRun.objects.filter(public_id=run_public_id).first()
+            if run is not None:
+                run_fail(
+                    run=run,
+                    category=ErrorCategory.TIMEOUT,
+                    message=f"The sync took longer than {settings.SYNC_TASK_TIME_LIMIT - 30} s.",
+                )
+            return "failed"
+        if outcome.retry_in is None:
+            return outcome.status
+        if not self.request.is_eager:
+            raise self.retry(countdown=outcome.retry_in)
+        # In-process mode: no worker will come back later, so wait here, within a budget.
+        if outcome.status == "busy":
+            return outcome.status
+        if spent + outcome.retry_in > settings.SYNC_INLINE_RETRY_BUDGET_SECONDS:
+            run = SyncRun.objects.get(public_id=run_public_id)
+            run_fail(
+                run=run,
+                category=run.error_category or ErrorCategory.UNAVAILABLE,
+                message=(run.error_message.split(" — retrying")[0] or "Provider unavailable")
+                + " (gave up: tasks run in-process, without a worker to retry later).",
+            )
+            return "failed"
+        time.sleep(outcome.retry_in)
+        spent += outcome.retry_in
+
+
+@shared_task(name="balances.tasks.sync_due_services", ignore_result=True)
+def sync_due_services() -> int:
+    return sync_schedule_due()
+
+
+@shared_task(name="balances.tasks.reap_abandoned_runs", ignore_result=True)
+def reap_abandoned_runs() -> int:
+    return sync_reap_abandoned()

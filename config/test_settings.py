@@ -1,0 +1,23 @@
+"""Settings for the test suite: PostgreSQL and Redis, never the embedded SQLite file, so that
+constraints and locking are tested where they run.  Values already in the environment win
+(CI may point DATABASE_URL elsewhere).  Redis database 15 keeps test keys away from a
+developer's data in database 0.
+
+pytest-django imports this module before any conftest runs, which is why the defaults live
+here and not in conftest.py.
+"""
+
+import os
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-" + "x" * 40)
+os.environ.setdefault("CREDENTIALS_ENCRYPTION_KEY", "VGVzdE9ubHlLZXlUZXN0T25seUtleVRlc3RPbmx5S2U=")
+os.environ.setdefault("DEBUG", "0")
+os.environ.setdefault("HTTPS_ONLY", "0")
+os.environ.setdefault("STATIC_MANIFEST", "0")
+os.environ.setdefault("TASKS_IN_PROCESS", "1")
+os.environ.setdefault("PROVIDER_SANDBOXES", "1")
+os.environ.setdefault("ALLOWED_HOSTS", "*")
+
+from config.settings import *  # noqa: E402, F403

@@ -1,0 +1,202 @@
+"""The HTTP seam's behaviour, driven through the SyncPay adapter against a real local server."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from decimal import Decimal
+from email.utils import formatdate
+
+import pytest
+
+from balances.providers import http
+from balances.providers.base import ConnectionConfig, ErrorCategory, ProviderError, get_adapter
+
+PATH = "/api/v1/accounts/balances"
+KEY = "sk_test_topsecretkey0001"
+OK = {"success": True, "account_id": "org_1", "balances": [], "total_balance_usd": "0.00"}
+
+
+def fetch(base_url):
+    config = ConnectionConfig(kind="syncpay", base_url=base_url, credentials={"apiKey": KEY})
+    return get_adapter("syncpay").fetch_snapshot(config)
+
+
+def fetch_error(base_url) -> ProviderError:
+    with pytest.raises(ProviderError) as info:
+        fetch(base_url)
+    return info.value
+
+
+def test_slow_answer_times_out_and_is_retryable(provider_server, settings, assert_no_secret):
+    settings.PROVIDER_HTTP_TIMEOUT = 0.2
+    provider_server.route(PATH, OK, delay=1.0)
+    started = time.monotonic()
+    error = fetch_error(provider_server.url)
+    assert time.monotonic() - started < 0.9
+    assert error.category == ErrorCategory.TIMEOUT
+    assert error.retryable is True
+    assert_no_secret(error, KEY)
+
+
+def test_connection_refused_is_unavailable_and_retryable(assert_no_secret):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    error = fetch_error(f"http://127.0.0.1:{port}")
+    assert error.category == ErrorCategory.UNAVAILABLE
+    assert error.retryable is True
+    assert_no_secret(error, KEY)
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_5xx_is_unavailable_and_retryable(provider_server, status):
+    provider_server.route(
+        PATH, "<html>gateway trouble</html>", status=status, headers={"Content-Type": "text/html"}
+    )
+    error = fetch_error(provider_server.url)
+    assert error.category == ErrorCategory.UNAVAILABLE
+    assert error.retryable is True
+    assert error.status_code == status
+    assert error.message.startswith(f"HTTP {status}")
+
+
+def test_429_retry_after_in_seconds(provider_server):
+    provider_server.route(
+        PATH,
+        {"error": {"code": "RATE_LIMITED", "message": "Slow down"}},
+        status=429,
+        headers={"Retry-After": "30"},
+    )
+    error = fetch_error(provider_server.url)
+    assert error.category == ErrorCategory.RATE_LIMITED
+    assert error.retryable is True
+    assert error.retry_after == 30
+    assert error.message == "Slow down (RATE_LIMITED)"
+
+
+def test_429_retry_after_as_http_date(provider_server):
+    provider_server.route(
+        PATH, "", status=429, headers={"Retry-After": formatdate(time.time() + 120, usegmt=True)}
+    )
+    error = fetch_error(provider_server.url)
+    assert 115 <= error.retry_after <= 121
+
+
+@pytest.mark.parametrize(
+    ("status", "category"),
+    [
+        (400, ErrorCategory.CONFIGURATION),
+        (401, ErrorCategory.AUTH),
+        (403, ErrorCategory.AUTH),
+        (404, ErrorCategory.NOT_FOUND),
+        (406, ErrorCategory.CONFIGURATION),
+        (409, ErrorCategory.BAD_RESPONSE),
+        (418, ErrorCategory.BAD_RESPONSE),
+        (422, ErrorCategory.CONFIGURATION),
+    ],
+)
+def test_4xx_mapping_is_never_retryable(provider_server, status, category):
+    provider_server.route(PATH, "not json at all", status=status)
+    error = fetch_error(provider_server.url)
+    assert error.category == category
+    assert error.retryable is False
+    assert error.status_code == status
+
+
+def test_redirect_is_not_followed(provider_server):
+    provider_server.route(PATH, "", status=302, headers={"Location": "/elsewhere"})
+    provider_server.route("/elsewhere", OK)
+    error = fetch_error(provider_server.url)
+    assert error.category == ErrorCategory.CONFIGURATION
+    assert [r.path for r in provider_server.requests] == [PATH]
+
+
+@pytest.mark.parametrize(
+    "body", ["<html>OK</html>", "", '{"success": true, "x": NaN}', '{"a": Infinity}', "[1, 2"]
+)
+def test_200_with_invalid_json_is_bad_response(provider_server, body):
+    provider_server.route(PATH, body)
+    error = fetch_error(provider_server.url)
+    assert error.category == ErrorCategory.BAD_RESPONSE
+    assert error.retryable is False
+
+
+def test_oversized_body_is_refused(provider_server, monkeypatch):
+    monkeypatch.setattr(http, "MAX_RESPONSE_BYTES", 1000)
+    provider_server.route(PATH, {**OK, "padding": "x" * 2000})
+    error = fetch_error(provider_server.url)
+    assert error.category == ErrorCategory.BAD_RESPONSE
+    assert "larger than" in error.message
+
+
+def test_long_provider_message_is_truncated(provider_server):
+    provider_server.route(PATH, {"error": {"code": "BAD", "message": "word " * 500}}, status=401)
+    error = fetch_error(provider_server.url)
+    assert len(error.message) <= http.MAX_MESSAGE_LENGTH
+
+
+def test_request_is_logged_without_credentials(provider_server, caplog):
+    provider_server.route(PATH, OK)
+    with caplog.at_level(logging.INFO, logger="balances.providers.http"):
+        fetch(provider_server.url)
+    lines = [r.getMessage() for r in caplog.records if r.name == "balances.providers.http"]
+    assert len(lines) == 1
+    assert lines[0].startswith(f"provider=syncpay GET {PATH} -> 200 in ")
+    assert lines[0].endswith("ms")
+    assert KEY not in caplog.text
+
+
+def test_rate_limiter_is_consulted_before_each_request(provider_server, settings):
+    settings.PROVIDER_RATE_LIMITS = {"syncpay": (1, 60)}
+    settings.PROVIDER_RATE_LIMIT_MAX_WAIT = 0
+    provider_server.route(PATH, OK)
+    fetch(provider_server.url)
+    error = fetch_error(provider_server.url)
+    assert error.category == ErrorCategory.RATE_LIMITED
+    assert error.retryable is True
+    assert 0 < error.retry_after <= 60
+    assert len(provider_server.requests) == 1
+
+
+def test_invalid_base_url_is_configuration(provider_server):
+    assert fetch_error("ftp://example.com").category == ErrorCategory.CONFIGURATION
+
+
+def test_decode_json_keeps_decimals_exact():
+    assert http.decode_json('{"a": 0.1, "b": 10000594.71, "c": 3}') == {
+        "a": Decimal("0.1"),
+        "b": Decimal("10000594.71"),
+        "c": 3,
+    }
+    with pytest.raises(ValueError):
+        http.decode_json('{"a": -Infinity}')
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("120", 120.0),
+        ("0", 0.0),
+        ("-5", 0.0),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),  # in the past: retry now
+        ("soon", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_parse_retry_after(value, expected):
+    assert http.parse_retry_after(value) == expected
+
+
+def test_parse_retry_after_future_date():
+    now = 1_700_000_000.0
+    assert http.parse_retry_after(formatdate(now + 90, usegmt=True), now=now) == 90.0
+
+
+def test_build_url_keeps_commas():
+    assert (
+        http.build_url("https://x.test/base/", "/v1/a", {"currency": "EUR,USD", "q": "a b"})
+        == "https://x.test/base/v1/a?currency=EUR,USD&q=a%20b"
+    )
