@@ -30,20 +30,32 @@ def sync_start(request: HttpRequest, service_id: str) -> HttpResponse:
     except DomainError as exc:
         messages.error(request, exc.message)
     if request.htmx:
-        return sync_status(request, service_id, run_public_id=run.public_id if run else None)
+        return _status(request, service, run.public_id if run else None)
+    if run is not None:
+        run.refresh_from_db()  # with in-process tasks it has already ended
+        if run.status == SyncRun.Status.SUCCEEDED:
+            messages.success(
+                request,
+                f"Balances updated from {run.provider_label}: {run.updated_count} updated, "
+                f"{run.unchanged_count} unchanged.",
+            )
+        elif run.status == SyncRun.Status.FAILED:
+            messages.error(
+                request, f"Update failed — {run.error_category_label}: {run.error_message}"
+            )
     return redirect("balances:list", service_id=service.public_id)
 
 
 @require_GET
 @require_perms("services.view_service", "balances.view_balance")
-def sync_status(
-    request: HttpRequest, service_id: str, run_public_id: str | None = None
-) -> HttpResponse:
+def sync_status(request: HttpRequest, service_id: str) -> HttpResponse:
     """Who: viewer and above.  The status bar; polled by htmx while a run is active.  When the
     run it was watching has ended, the cards are refreshed in the same response."""
-    service = service_by_public_id(service_id)
+    return _status(request, service_by_public_id(service_id), request.GET.get("run"))
+
+
+def _status(request: HttpRequest, service, watched: str | None) -> HttpResponse:
     context = queries.balances_page_context(service)
-    watched = run_public_id or request.GET.get("run")
     finished = None
     if watched and context["active_run"] is None:
         finished = SyncRun.objects.filter(service=service, public_id=watched).first()

@@ -113,7 +113,10 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "services.context_processors.navigation",
             ],
-            "builtins": ["balances.templatetags.money"],
+            "builtins": [
+                "balances.templatetags.money",
+                "django.contrib.humanize.templatetags.humanize",
+            ],
         },
     }
 ]
@@ -263,7 +266,12 @@ CELERY_TASK_TIME_LIMIT = SYNC_TASK_TIME_LIMIT
 CELERY_TASK_SOFT_TIME_LIMIT = SYNC_TASK_TIME_LIMIT - 30
 # Longer than the longest task, so that an unacknowledged task is never handed out twice
 # while it is still running.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": SYNC_TASK_TIME_LIMIT * 4}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", SYNC_TASK_TIME_LIMIT * 4)
+}
+# A sync holds its service's lock at most this long; a worker that dies holding it frees the
+# service after this time.
+SYNC_LOCK_TTL_SECONDS = env_int("SYNC_LOCK_TTL_SECONDS", SYNC_TASK_TIME_LIMIT + 30)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {

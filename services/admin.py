@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db import models
 
 from services.models import AuditEntry, FeeProfile, ProviderConnection, Service
 
@@ -35,6 +36,7 @@ class ProviderConnectionAdmin(admin.ModelAdmin):
     list_filter = ("kind", ("paused_at", admin.EmptyFieldListFilter))
     search_fields = ("service__public_id", "service__name")
     exclude = ("credentials_encrypted",)
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     readonly_fields = ("last_success_at", "consecutive_failures", "created_at", "updated_at")
     raw_id_fields = ("service",)
 

@@ -12,6 +12,7 @@ from balances.models import SyncRun
 from services import actions, queries
 from balances.providers.syncpay import syncpay_mode
 from services.connection_actions import stored_credentials
+from services.connection_forms import ConnectionForm
 from services.forms import ServiceForm, ServiceSearchForm
 from services.permissions import require_perms
 from services.models import AuditEntry
@@ -58,6 +59,11 @@ def service_detail(request: HttpRequest, service_id: str) -> HttpResponse:
             "last_run": last_run,
             "connection": connection,
             "syncpay_mode": mode,
+            # Admins edit the connection right here; secrets are never rendered back.
+            "provider_form": ConnectionForm(initial=ConnectionForm.initial_for(connection))
+            if request.user.has_perm("services.change_providerconnection")
+            else None,
+            "credentials_set": sorted(stored_credentials(connection)) if connection else [],
             "audit": AuditEntry.objects.filter(service=service)[:5],
         },
     )

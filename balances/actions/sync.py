@@ -206,8 +206,7 @@ def sync_execute(*, run_public_id: str) -> Outcome:
     if run is None or not run.is_active:
         return Outcome("finished")
     lock_name = locks.service_lock_name(run.service_id)
-    ttl = settings.SYNC_TASK_TIME_LIMIT + 30
-    token = locks.acquire(lock_name, ttl)
+    token = locks.acquire(lock_name, settings.SYNC_LOCK_TTL_SECONDS)
     if token is None:
         return Outcome("busy", retry_in=max(1.0, locks.remaining(lock_name)))
     try:

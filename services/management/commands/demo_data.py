@@ -18,8 +18,13 @@ from django.db import transaction
 
 from balances import actions
 from balances.actors import Actor
+from balances.sandbox import DEMO_CONNECTIONS
 from services import actions as service_actions
+from services.connection_actions import connection_save
 from services.models import ProviderConnection, Service
+
+# Replaced by the real sandbox address (with the server's port) at every start.
+SANDBOX_PLACEHOLDER = "http://127.0.0.1:8000/sandbox"
 
 DEMO_USERS = (("admin", "admin"), ("operator", "operator"), ("viewer", "viewer"))
 
@@ -119,23 +124,29 @@ class Command(BaseCommand):
                         expected_version=balance.version, actor=actor, reason=reason,
                     )
             if kind:
-                ProviderConnection.objects.create(service=service, kind=kind, base_url="https://sandbox.invalid/")
+                demo = DEMO_CONNECTIONS[kind]
+                connection_save(
+                    service=service,
+                    kind=kind,
+                    actor=actor,
+                    base_url=f"{SANDBOX_PLACEHOLDER}/{kind}",
+                    credentials=dict(demo["credentials"]),
+                    options=dict(demo.get("options", {})),
+                )
 
     def _wire_sandboxes(self, port: int) -> None:
-        """Point the demo connections at this server's sandboxes, with sandbox credentials."""
+        """Point the demo connections at the sandboxes of the server about to start (the port
+        may differ from one start to the next).  A connection someone pointed elsewhere is
+        left alone."""
         if not settings.PROVIDER_SANDBOXES:
             return
-        from balances.sandbox import DEMO_CONNECTIONS
-        from services.crypto import encrypt_credentials
-
         base = f"http://127.0.0.1:{port}/sandbox"
-        for connection in ProviderConnection.objects.filter(
-            service__name__in=[s[0] for s in DEMO_SERVICES]
-        ):
-            if "/sandbox" not in connection.base_url and "sandbox.invalid" not in connection.base_url:
-                continue  # edited by someone: leave it alone
-            demo = DEMO_CONNECTIONS[connection.kind]
-            connection.base_url = f"{base}/{connection.kind}"
-            connection.credentials_encrypted = encrypt_credentials(dict(demo["credentials"]))
-            connection.options = dict(demo.get("options", {}))
-            connection.save(update_fields=["base_url", "credentials_encrypted", "options", "updated_at"])
+        names = [s[0] for s in DEMO_SERVICES]
+        for connection in ProviderConnection.objects.filter(service__name__in=names):
+            url = connection.base_url
+            if "/sandbox/" not in url and not url.startswith(SANDBOX_PLACEHOLDER):
+                continue
+            wanted = f"{base}/{connection.kind}"
+            if url != wanted:
+                # Only the address changes: the sandbox of the same kind answers the same way.
+                ProviderConnection.objects.filter(pk=connection.pk).update(base_url=wanted)
