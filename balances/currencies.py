@@ -104,6 +104,9 @@ def check_precision(amount: Decimal, currency: str) -> Decimal:
     info = get(currency)
     if not amount.is_finite():
         raise AmountError("Amount must be a finite number.")
+    # Before quantize(): beyond Decimal's 28 digits it raises InvalidOperation.
+    if abs(amount) > MAX_ABS_AMOUNT:
+        raise AmountError("Amount is too large.")
     if amount != amount.quantize(info.quantum, rounding="ROUND_DOWN"):
         if info.decimals == 0:
             raise AmountError(f"{info.code} amounts are whole numbers; {amount} has decimals.")
@@ -111,8 +114,6 @@ def check_precision(amount: Decimal, currency: str) -> Decimal:
             f"{info.code} amounts have at most {info.decimals} decimal places; "
             f"{amount} has more."
         )
-    if abs(amount) > MAX_ABS_AMOUNT:
-        raise AmountError("Amount is too large.")
     return amount
 
 

@@ -11,18 +11,26 @@ from django.views.decorators.http import require_http_methods
 from balances import actions, currencies, queries
 from balances.actions.balance import deletion_blockers
 from balances.actors import Actor
-from balances.errors import DomainError, StaleVersion
+from balances.errors import DomainError, NotFound, StaleVersion
 from balances.forms import BalanceCreateForm, BalanceDeleteForm, BalanceEditForm
 from balances.models import Balance
 from services.permissions import require_perms
 from services.queries import service_by_public_id
 
 
+def _code_or_404(currency: str) -> str:
+    code = currency.upper()
+    if "\x00" in code:  # PostgreSQL refuses NUL in text (a 500); no currency has one
+        raise Http404("No such currency.")
+    return code
+
+
 def _balance_or_404(service, currency: str) -> Balance:
+    code = _code_or_404(currency)
     try:
-        return Balance.objects.get(service=service, currency=currency.upper())
+        return Balance.objects.get(service=service, currency=code)
     except Balance.DoesNotExist:
-        raise Http404(f"{service.public_id} has no {currency.upper()} balance.") from None
+        raise Http404(f"{service.public_id} has no {code} balance.") from None
 
 
 @require_perms("services.view_service", "balances.view_balance")
@@ -132,6 +140,10 @@ def balance_delete(request: HttpRequest, service_id: str, currency: str) -> Http
                     actor=Actor.for_user(request.user),
                     reason=form.cleaned_data.get("reason", ""),
                 )
+            except NotFound:
+                # Deleted meanwhile (a double click, or another operator): the goal is met.
+                messages.info(request, f"The {balance.currency} balance was already deleted.")
+                return redirect("balances:list", service_id=service.public_id)
             except DomainError as exc:
                 error = exc.message
                 balance.refresh_from_db()
@@ -152,7 +164,7 @@ def balance_delete(request: HttpRequest, service_id: str, currency: str) -> Http
 def balance_history(request: HttpRequest, service_id: str, currency: str) -> HttpResponse:
     """Who: viewer and above.  Readable after the balance is deleted."""
     service = service_by_public_id(service_id)
-    code = currency.upper()
+    code = _code_or_404(currency)
     changes = queries.history(service=service, currency=code)
     balance = Balance.objects.filter(service=service, currency=code).first()
     if balance is None and not changes.exists():

@@ -30,6 +30,8 @@ def services_for_list(*, search: str = "") -> QuerySet[Service]:
 
 
 def service_by_public_id(public_id: str) -> Service:
+    if not public_id.isascii() or "\x00" in public_id:
+        raise Http404("No such service.")  # PostgreSQL refuses NUL bytes in text
     try:
         return Service.objects.select_related("provider_connection", "fee_profile").get(
             public_id=public_id

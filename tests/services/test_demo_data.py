@@ -1,0 +1,78 @@
+"""``manage.py demo_data``: what ``make run`` loads on a fresh clone."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.contrib.auth import authenticate
+from django.contrib.auth.models import User
+from django.core.management import call_command
+
+from balances import currencies
+from balances.models import Balance, BalanceChange
+from services.models import Service
+
+pytestmark = pytest.mark.django_db
+
+REQUIRED_CURRENCIES = {"EUR", "USD", "GBP", "NGN", "JPY", "KWD", "USDT_TRC20"}
+
+
+@pytest.fixture(autouse=True)
+def _isolated(settings, tmp_path):
+    # The command keeps the demo passwords under BASE_DIR/var; never touch the real one.
+    settings.BASE_DIR = tmp_path
+
+
+def demo_data() -> str:
+    out = io.StringIO()
+    call_command("demo_data", "--port", "8123", stdout=out)
+    return out.getvalue()
+
+
+def _snapshot():
+    return (
+        sorted(User.objects.values_list("username", flat=True)),
+        sorted(Service.objects.values_list("public_id", "name")),
+        sorted(Balance.objects.values_list("service__name", "currency", "available", "version")),
+        BalanceChange.objects.count(),
+    )
+
+
+def test_demo_data_creates_role_users_services_balances_and_history():
+    output = demo_data()
+
+    for role in ("viewer", "operator", "admin"):
+        user = User.objects.get(username=role)
+        assert user.groups.filter(name=role).exists()
+    assert Service.objects.count() >= 3
+    assert set(Balance.objects.values_list("currency", flat=True)) >= REQUIRED_CURRENCIES
+    updates = BalanceChange.objects.filter(kind=BalanceChange.Kind.UPDATED)
+    assert updates.exists()
+    assert all(change.reason for change in updates)
+    assert "Open http://127.0.0.1:8123/ and log in with:" in output
+
+
+def test_demo_data_prints_a_login_that_works():
+    output = demo_data()
+    lines = [line.split() for line in output.splitlines() if " / " in line]
+    logins = {parts[0]: parts[2] for parts in lines}
+    assert set(logins) == {"viewer", "operator", "admin"}
+    for username, password in logins.items():
+        assert authenticate(username=username, password=password) is not None, username
+
+
+def test_running_demo_data_twice_duplicates_nothing_and_keeps_the_login():
+    first = demo_data()
+    before = _snapshot()
+    second = demo_data()
+    assert _snapshot() == before
+    assert [line for line in first.splitlines() if " / " in line] == [
+        line for line in second.splitlines() if " / " in line
+    ]
+
+
+def test_demo_amounts_respect_their_currency_precision():
+    demo_data()
+    for balance in Balance.objects.all():
+        assert currencies.check_precision(balance.available, balance.currency) == balance.available
