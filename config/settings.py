@@ -333,7 +333,11 @@ REST_FRAMEWORK = {
         "anon": os.environ.get("API_THROTTLE_ANON", "60/min"),
     },
     "COERCE_DECIMAL_TO_STRING": False,
+    # '"amount": 8400.00', as in the published example (docs/backoffice-balances.md).
+    "COMPACT_JSON": False,
     "UNAUTHENTICATED_USER": None,
+    # The API speaks JSON only; DRF's APIClient sends JSON by default, like real clients.
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Back-office API",

@@ -22,3 +22,9 @@ urlpatterns = [
 if settings.PROVIDER_SANDBOXES:
     # Built-in provider simulators for the embedded default and the tests.
     urlpatterns.append(path("sandbox/", include("balances.sandbox.urls")))
+
+# Under /api/ errors are JSON in the API's envelope; elsewhere the HTML pages.
+handler400 = "config.api.errors.handler400"
+handler403 = "config.api.errors.handler403"
+handler404 = "config.api.errors.handler404"
+handler500 = "config.api.errors.handler500"

@@ -1,3 +1,32 @@
+"""Balances and sync API routes (under /api/v1/).  ``sync`` is listed before ``{currency}``
+so that it is never taken for a currency code."""
+
 from __future__ import annotations
 
-urlpatterns: list = []
+from balances.api import sync_views, views
+from config.api.routes import api_path
+
+urlpatterns = [
+    *api_path("services/<str:serviceId>/balances", views.BalanceListView.as_view(), "api-balances"),
+    *api_path(
+        "services/<str:serviceId>/balances/sync",
+        sync_views.SyncStartView.as_view(),
+        "api-balances-sync",
+    ),
+    *api_path(
+        "services/<str:serviceId>/balances/<str:currency>/history",
+        views.BalanceHistoryView.as_view(),
+        "api-balance-history",
+    ),
+    *api_path(
+        "services/<str:serviceId>/balances/<str:currency>",
+        views.BalanceDetailView.as_view(),
+        "api-balance",
+    ),
+    *api_path(
+        "services/<str:serviceId>/sync-runs",
+        sync_views.SyncRunListView.as_view(),
+        "api-sync-runs",
+    ),
+    *api_path("sync-runs/<str:syncRunId>", sync_views.SyncRunDetailView.as_view(), "api-sync-run"),
+]

@@ -1,3 +1,12 @@
+"""Services and provider-connection API routes (under /api/v1/)."""
+
 from __future__ import annotations
 
-urlpatterns: list = []
+from config.api.routes import api_path
+from services.api import views
+
+urlpatterns = [
+    *api_path("services", views.ServiceListView.as_view(), "api-services"),
+    *api_path("services/<str:serviceId>", views.ServiceDetailView.as_view(), "api-service"),
+    *api_path("services/<str:serviceId>/provider", views.ProviderView.as_view(), "api-provider"),
+]

@@ -1,0 +1,230 @@
+"""Input and output shapes of the balances API (camelCase, amounts as exact JSON numbers).
+
+An output amount is a ``Decimal`` written with its currency's minor-unit digits
+(``Decimal("8400.00")``, ``Decimal("5000")`` for JPY); ``DecimalJSONRenderer`` writes it as a
+bare JSON number, so ``8400.00`` reaches the client digit for digit.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
+from rest_framework import serializers
+
+from balances import currencies
+from balances.actions.balance import REASON_MAX_LENGTH
+from balances.models import Balance, BalanceChange, SyncRun
+
+AMOUNT_MAX_INPUT_LENGTH = 64
+AMOUNT_SCHEMA = {
+    "type": "number",
+    "description": "Exact decimal written with the currency's minor-unit digits "
+    "(8400.00 EUR, 5000 JPY, 1234.567 KWD, 8 digits for USDT_TRC20).",
+}
+
+
+def exact_amount(amount: Decimal | None, currency: str) -> Decimal | None:
+    """``amount`` with its currency's digits, as a Decimal the renderer writes verbatim.
+    More digits are kept when the value carries them: an amount is never rounded."""
+    if amount is None:
+        return None
+    return Decimal(currencies.plain_amount(amount, currency))
+
+
+@extend_schema_field(AMOUNT_SCHEMA)
+class AmountOutField(serializers.Field):
+    """One of a row's amounts; the row (``source="*"``) supplies the currency."""
+
+    def __init__(self, figure: str, **kwargs: Any) -> None:
+        self.figure = figure
+        kwargs["source"] = "*"
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
+
+    def to_representation(self, row: Any) -> Decimal | None:
+        return exact_amount(getattr(row, self.figure), row.currency)
+
+
+@extend_schema_field({**AMOUNT_SCHEMA, "nullable": True})
+class NullableAmountOutField(AmountOutField):
+    pass
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "maxLength": AMOUNT_MAX_INPUT_LENGTH, "example": "12500.75"},
+            {"type": "number", "example": 12500.75},
+        ],
+        "description": "A decimal string or a JSON number, read exactly; more decimal places "
+        "than the currency has are refused, never rounded.",
+    }
+)
+class AmountInField(serializers.Field):
+    """Accepts a string or an exact number and hands it on untouched: the action checks it
+    against the currency's precision (``currencies.parse_amount``)."""
+
+    default_error_messages = {
+        "invalid": "Amount must be a decimal string or a number.",
+        "too_long": f"Amount must be at most {AMOUNT_MAX_INPUT_LENGTH} characters.",
+    }
+
+    def to_internal_value(self, data: Any) -> str | int | Decimal:
+        # bool is an int subclass; float never comes out of DecimalJSONParser.
+        if isinstance(data, bool) or not isinstance(data, str | int | Decimal):
+            self.fail("invalid")
+        if len(str(data)) > AMOUNT_MAX_INPUT_LENGTH:
+            self.fail("too_long")
+        return data
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+# --- Output -------------------------------------------------------------------------------
+
+
+class _BalanceFiguresOut(serializers.Serializer):
+    """The documented fields first (currency, amount), then the others."""
+
+    currency = serializers.CharField()
+    amount = AmountOutField("available", help_text="Available amount.")
+    pending = AmountOutField("pending")
+    reserved = AmountOutField("reserved")
+    availableForPayout = serializers.SerializerMethodField(
+        help_text="Available amount minus what open payouts hold."
+    )
+    version = serializers.IntegerField(help_text="Grows with every change; the ETag.")
+    updatedAt = serializers.DateTimeField(source="updated_at")
+    lastSyncedAt = serializers.DateTimeField(source="last_synced_at", allow_null=True)
+
+    @extend_schema_field(AMOUNT_SCHEMA)
+    def get_availableForPayout(self, balance: Balance) -> Decimal | None:
+        held = self.context.get("holds", {}).get(balance.currency, Decimal(0))
+        return exact_amount(balance.available - held, balance.currency)
+
+
+@extend_schema_serializer(component_name="BalanceItem")
+class BalanceItemOut(_BalanceFiguresOut):
+    pass
+
+
+@extend_schema_serializer(component_name="BalanceList")
+class BalanceListOut(serializers.Serializer):
+    serviceId = serializers.CharField()
+    balances = BalanceItemOut(many=True)
+
+
+@extend_schema_serializer(component_name="Balance")
+class BalanceOut(_BalanceFiguresOut):
+    serviceId = serializers.CharField(source="service.public_id")
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        # serviceId leads, as in the documented configuration example.
+        fields = super().get_fields()
+        return {"serviceId": fields.pop("serviceId"), **fields}
+
+
+@extend_schema_serializer(component_name="BalanceChange")
+class BalanceChangeOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=BalanceChange.Kind.choices)
+    currency = serializers.CharField()
+    oldAmount = NullableAmountOutField("old_available")
+    newAmount = NullableAmountOutField("new_available")
+    oldPending = NullableAmountOutField("old_pending")
+    newPending = NullableAmountOutField("new_pending")
+    oldReserved = NullableAmountOutField("old_reserved")
+    newReserved = NullableAmountOutField("new_reserved")
+    version = serializers.IntegerField(allow_null=True)
+    reason = serializers.CharField()
+    actorType = serializers.CharField(source="actor_type")
+    actorLabel = serializers.CharField(source="actor_label")
+    syncRunId = serializers.CharField(source="sync_run.public_id", allow_null=True, default=None)
+    payoutId = serializers.SerializerMethodField()
+    createdAt = serializers.DateTimeField(source="created_at")
+
+    def get_payoutId(self, change: Any) -> str | None:
+        return change.payout_public_id or None
+
+
+# --- Input --------------------------------------------------------------------------------
+
+
+class BalanceListQuery(serializers.Serializer):
+    currency = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=500,
+        help_text="Comma-separated currency codes, e.g. EUR,USD.",
+    )
+
+    def validate_currency(self, raw: str) -> list[str]:
+        codes = [currencies.normalise_code(part) for part in raw.split(",") if part.strip()]
+        unknown = [code for code in codes if not currencies.is_known(code)]
+        if unknown:
+            raise serializers.ValidationError(
+                f"Unknown currency code{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}."
+            )
+        return list(dict.fromkeys(codes))
+
+
+@extend_schema_serializer(component_name="BalanceCreate")
+class BalanceCreateIn(serializers.Serializer):
+    currency = serializers.CharField(max_length=16)
+    amount = AmountInField(required=False, help_text="Opening amount; 0 when left out.")
+    reason = serializers.CharField(
+        required=False, allow_blank=True, max_length=REASON_MAX_LENGTH, default=""
+    )
+
+
+@extend_schema_serializer(component_name="BalanceUpdate")
+class BalanceUpdateIn(serializers.Serializer):
+    amount = AmountInField()
+    reason = serializers.CharField(
+        max_length=REASON_MAX_LENGTH, help_text="Why; recorded in the history."
+    )
+
+
+@extend_schema_serializer(component_name="BalanceDelete")
+class BalanceDeleteIn(serializers.Serializer):
+    reason = serializers.CharField(
+        required=False, allow_blank=True, max_length=REASON_MAX_LENGTH, default=""
+    )
+
+
+# --- Sync runs ----------------------------------------------------------------------------
+
+
+@extend_schema_serializer(component_name="SyncError")
+class SyncErrorOut(serializers.Serializer):
+    category = serializers.CharField(source="error_category")
+    message = serializers.CharField(source="error_message")
+
+
+@extend_schema_serializer(component_name="SyncRun")
+class SyncRunOut(serializers.Serializer):
+    syncRunId = serializers.CharField(source="public_id")
+    serviceId = serializers.CharField(source="service.public_id")
+    provider = serializers.CharField(source="provider_kind")
+    trigger = serializers.ChoiceField(choices=SyncRun.Trigger.choices)
+    status = serializers.ChoiceField(choices=SyncRun.Status.choices)
+    createdAt = serializers.DateTimeField(source="created_at")
+    startedAt = serializers.DateTimeField(source="started_at", allow_null=True)
+    finishedAt = serializers.DateTimeField(source="finished_at", allow_null=True)
+    result = serializers.SerializerMethodField(
+        help_text="Counts and per-currency changes; null until the run has applied a snapshot."
+    )
+    error = serializers.SerializerMethodField()
+
+    @extend_schema_field({"type": "object", "additionalProperties": {}, "nullable": True})
+    def get_result(self, run: SyncRun) -> dict[str, Any] | None:
+        return run.result or None
+
+    @extend_schema_field(SyncErrorOut(allow_null=True))
+    def get_error(self, run: SyncRun) -> dict[str, Any] | None:
+        if not run.error_category and not run.error_message:
+            return None
+        return SyncErrorOut(run).data

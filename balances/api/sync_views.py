@@ -1,0 +1,78 @@
+"""Sync API: start a synchronisation with the provider, follow its runs."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from balances.actions.sync import sync_request
+from balances.api import serializers as s
+from balances.errors import NotFound
+from balances.models import SyncRun
+from config.api.schema import SERVICE_ID, errors, paginated, path_param
+from config.api.views import ApiView
+from services.queries import service_by_public_id
+
+VIEW_RUNS = ("services.view_service", "balances.view_syncrun")
+
+
+def run_url(request: Request, run: SyncRun) -> str:
+    return request.build_absolute_uri(f"/api/v1/sync-runs/{run.public_id}")
+
+
+class SyncStartView(ApiView):
+    required_perms = {"POST": ("services.view_service", "balances.sync_balances")}
+
+    @extend_schema(
+        operation_id="balances_sync",
+        summary="Synchronise balances with the provider",
+        description="Queues a run and answers at once (202); follow it at "
+        "`/sync-runs/{syncRunId}`.  409 when a run is already queued or running (its id is "
+        "in `error.details.syncRunId`) or the service has no provider connection.",
+        parameters=[SERVICE_ID],
+        request=None,
+        responses={202: s.SyncRunOut, **errors(404, 409)},
+    )
+    def post(self, request: Request, serviceId: str) -> Response:
+        service = service_by_public_id(serviceId)
+        run = sync_request(service=service, trigger=SyncRun.Trigger.API, user=request.user)
+        run.service = service
+        return Response(
+            s.SyncRunOut(run).data,
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": run_url(request, run)},
+        )
+
+
+class SyncRunListView(ApiView):
+    required_perms = {"GET": VIEW_RUNS}
+
+    @extend_schema(
+        operation_id="sync_runs_list",
+        summary="A service's sync runs, newest first",
+        parameters=[SERVICE_ID],
+        responses={200: paginated(s.SyncRunOut), **errors(404)},
+    )
+    def get(self, request: Request, serviceId: str) -> Response:
+        service = service_by_public_id(serviceId)
+        # The count and one page, the service joined: 2 queries whatever the number of runs.
+        runs = SyncRun.objects.filter(service=service).select_related("service")
+        return self.paginate(request, runs.order_by("-created_at", "-id"), s.SyncRunOut)
+
+
+class SyncRunDetailView(ApiView):
+    required_perms = {"GET": VIEW_RUNS}
+
+    @extend_schema(
+        operation_id="sync_runs_retrieve",
+        summary="One sync run",
+        parameters=[path_param("syncRunId", "The run's id, e.g. run_8k2j...")],
+        responses={200: s.SyncRunOut, **errors(404)},
+    )
+    def get(self, request: Request, syncRunId: str) -> Response:
+        run = SyncRun.objects.select_related("service").filter(public_id=syncRunId).first()
+        if run is None:
+            raise NotFound(f"No sync run {syncRunId}.")
+        return Response(s.SyncRunOut(run).data)

@@ -1,0 +1,163 @@
+"""Services and provider-connection API.  Thin: parse, call one action or query, answer."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from balances.actors import Actor
+from balances.errors import NotFound
+from config.api.schema import SERVICE_ID, errors, paginated
+from config.api.views import ApiView
+from services import actions, connection_actions, queries
+from services.api import serializers as s
+from services.models import ProviderConnection
+
+
+class ServiceListView(ApiView):
+    required_perms = {"GET": ("services.view_service",), "POST": ("services.add_service",)}
+
+    @extend_schema(
+        operation_id="services_list",
+        summary="Services",
+        parameters=[s.ServiceListQuery],
+        responses={200: paginated(s.ServiceListItemOut)},
+    )
+    def get(self, request: Request) -> Response:
+        query = s.ServiceListQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        # 2 queries whatever the page: the count, then the page with its figures annotated.
+        services = queries.services_for_list(search=query.validated_data.get("search", ""))
+        return self.paginate(request, services, s.ServiceListItemOut)
+
+    @extend_schema(
+        operation_id="services_create",
+        summary="Create a service",
+        request=s.ServiceCreateIn,
+        responses={201: s.ServiceOut, **errors(400)},
+    )
+    def post(self, request: Request) -> Response:
+        data = s.ServiceCreateIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        service = actions.service_create(actor=Actor.for_user(request.user), **data.validated_data)
+        location = request.build_absolute_uri(f"/api/v1/services/{service.public_id}")
+        return Response(
+            s.ServiceOut(service).data,
+            status=status.HTTP_201_CREATED,
+            headers={"Location": location},
+        )
+
+
+class ServiceDetailView(ApiView):
+    required_perms = {
+        "GET": ("services.view_service",),
+        "PATCH": ("services.view_service", "services.change_service"),
+        "DELETE": ("services.view_service", "services.delete_service"),
+    }
+
+    @extend_schema(
+        operation_id="services_retrieve",
+        summary="One service",
+        parameters=[SERVICE_ID],
+        responses={200: s.ServiceOut, **errors(404)},
+    )
+    def get(self, request: Request, serviceId: str) -> Response:
+        return Response(s.ServiceOut(queries.service_by_public_id(serviceId)).data)
+
+    @extend_schema(
+        operation_id="services_update",
+        summary="Change a service",
+        description="Only the fields sent change. `feeProfileId` takes a fee profile's id, or "
+        "null to remove the profile.",
+        parameters=[SERVICE_ID],
+        request=s.ServiceUpdateIn,
+        responses={200: s.ServiceOut, **errors(400, 404)},
+    )
+    def patch(self, request: Request, serviceId: str) -> Response:
+        service = queries.service_by_public_id(serviceId)
+        data = s.ServiceUpdateIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        changes = dict(data.validated_data)
+        if "feeProfileId" in changes:
+            changes["fee_profile"] = changes.pop("feeProfileId")
+        actions.service_update(service=service, actor=Actor.for_user(request.user), **changes)
+        return Response(s.ServiceOut(queries.service_by_public_id(serviceId)).data)
+
+    @extend_schema(
+        operation_id="services_destroy",
+        summary="Delete a service",
+        description="Refused (409) while the service has balances or payouts.",
+        parameters=[SERVICE_ID],
+        responses={204: None, **errors(404, 409)},
+    )
+    def delete(self, request: Request, serviceId: str) -> Response:
+        service = queries.service_by_public_id(serviceId)
+        actions.service_delete(service=service, actor=Actor.for_user(request.user))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _connection_or_404(service) -> ProviderConnection:
+    connection = service.provider_connection_or_none
+    if connection is None:
+        raise NotFound(f"{service.public_id} has no provider connection.")
+    return connection
+
+
+class ProviderView(ApiView):
+    """The service's provider connection.  Credentials go in, never out."""
+
+    required_perms = {
+        "GET": ("services.view_service", "services.view_providerconnection"),
+        "PUT": (
+            "services.view_service",
+            "services.add_providerconnection",
+            "services.change_providerconnection",
+        ),
+        "DELETE": ("services.view_service", "services.delete_providerconnection"),
+    }
+
+    @extend_schema(
+        operation_id="provider_retrieve",
+        summary="A service's provider connection",
+        parameters=[SERVICE_ID],
+        responses={200: s.ProviderOut, **errors(404)},
+    )
+    def get(self, request: Request, serviceId: str) -> Response:
+        service = queries.service_by_public_id(serviceId)
+        return Response(s.ProviderOut(_connection_or_404(service)).data)
+
+    @extend_schema(
+        operation_id="provider_update",
+        summary="Connect or reconfigure the provider",
+        description="Creates the connection (201) or replaces its settings (200).  A "
+        "credential left out or empty keeps the stored value.  Saving resumes a paused "
+        "connection.",
+        parameters=[SERVICE_ID],
+        request=s.ProviderIn,
+        responses={200: s.ProviderOut, 201: s.ProviderOut, **errors(400, 404)},
+    )
+    def put(self, request: Request, serviceId: str) -> Response:
+        service = queries.service_by_public_id(serviceId)
+        data = s.ProviderIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        existed = service.provider_connection_or_none is not None
+        connection = connection_actions.connection_save(
+            service=service, actor=Actor.for_user(request.user), **data.to_action_kwargs()
+        )
+        return Response(
+            s.ProviderOut(connection).data,
+            status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED,
+        )
+
+    @extend_schema(
+        operation_id="provider_destroy",
+        summary="Disconnect the provider",
+        parameters=[SERVICE_ID],
+        responses={204: None, **errors(404)},
+    )
+    def delete(self, request: Request, serviceId: str) -> Response:
+        service = queries.service_by_public_id(serviceId)
+        connection_actions.connection_delete(service=service, actor=Actor.for_user(request.user))
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,1 @@
+from tests.config.helpers import fast_password_hashing  # noqa: F401  (autouse fixture)
