@@ -29,13 +29,16 @@ class Payout(models.Model):
     OPEN = (Status.PENDING, Status.PROCESSING)
 
     public_id = models.CharField(max_length=32, unique=True, default=new_payout_id, editable=False)
-    service = models.ForeignKey("services.Service", on_delete=models.PROTECT, related_name="payouts")
+    service = models.ForeignKey(
+        "services.Service", on_delete=models.PROTECT, related_name="payouts"
+    )
     currency = models.CharField(max_length=16)
     amount = models.DecimalField(**AMOUNT)
     fee = models.DecimalField(default=Decimal(0), **AMOUNT)
     destination = models.CharField(max_length=255)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    # NULL, not "": the unique constraint below only covers payouts that carry a key.
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     request_fingerprint = models.CharField(max_length=64, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -60,6 +63,12 @@ class Payout(models.Model):
             models.CheckConstraint(
                 condition=Q(status__in=["pending", "processing", "paid", "failed", "canceled"]),
                 name="payout_status_valid",
+            ),
+            # A payout holds funds exactly while it has not ended.
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "processing"], ended_at__isnull=True)
+                | Q(status__in=["paid", "failed", "canceled"], ended_at__isnull=False),
+                name="payout_ended_at_matches_status",
             ),
         ]
         indexes = [

@@ -1,0 +1,258 @@
+"""The Payouts section of a service: list, New payout (with a preview), detail, transitions."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from balances import currencies
+from balances.actors import Actor
+from balances.errors import DomainError
+from balances.models import Balance
+from balances.queries import BalanceCard
+from payouts import actions, queries
+from payouts.forms import PayoutFilterForm, PayoutForm, PayoutTransitionForm
+from payouts.models import Payout
+from services.permissions import require_perms
+from services.queries import service_by_public_id
+
+PAGE_SIZE = 25
+VERB_LABELS = {
+    "process": ("Start processing", "The payout goes to processing; its funds stay on hold."),
+    "pay": (
+        "Mark paid",
+        "The hold ends and the balance's available amount is debited by amount + fee.",
+    ),
+    "fail": ("Mark failed", "The hold ends; the balance is not changed."),
+    "cancel": ("Cancel payout", "The hold ends; the balance is not changed."),
+}
+
+
+def _payout_or_404(service, payout_id: str) -> Payout:
+    payout = queries.payout_by_public_id(payout_id, service_id=service.pk)
+    if payout is None:
+        raise Http404(f"{service.public_id} has no payout {payout_id}.")
+    return payout
+
+
+def _balance_cards(service) -> list[BalanceCard]:
+    balances = list(Balance.objects.filter(service=service).order_by("currency"))
+    holds = queries.holds_by_currency(service_id=service.pk) if balances else {}
+    return [
+        BalanceCard(
+            balance=b,
+            info=currencies.get(b.currency),
+            on_hold=holds.get(b.currency, Decimal(0)),
+            stale=False,
+        )
+        for b in balances
+    ]
+
+
+@require_perms("services.view_service", "payouts.view_payout")
+def payout_list(request: HttpRequest, service_id: str) -> HttpResponse:
+    """Who: viewer and above; New payout for operators.  Newest first, 25 a page."""
+    service = service_by_public_id(service_id)
+    codes = sorted(
+        set(queries.payout_currencies(service_id=service.pk))
+        | set(service.balances.values_list("currency", flat=True))
+    )
+    filters = PayoutFilterForm(request.GET or None, currency_codes=codes)
+    chosen = filters.filters()
+    page = Paginator(
+        queries.payouts_for_service(service_id=service.pk, **chosen), PAGE_SIZE
+    ).get_page(request.GET.get("page"))
+    extra = urlencode({k: v for k, v in chosen.items() if v})
+    return render(
+        request,
+        "payouts/payout_list.html",
+        {
+            "service": service,
+            "page": page,
+            "filters": filters,
+            "chosen": chosen,
+            "extra_query": f"{extra}&" if extra else "",
+            "cards": _balance_cards(service),
+        },
+    )
+
+
+def _previewed_token(preview: queries.PayoutPreview) -> str:
+    """What the operator saw: Confirm only creates the payout previewed, never another."""
+    code = preview.currency
+    return "|".join(
+        [
+            code,
+            currencies.plain_amount(preview.amount, code),
+            currencies.plain_amount(preview.fee, code),
+        ]
+    )
+
+
+def _preview_for(service, form: PayoutForm) -> queries.PayoutPreview | None:
+    amount = form.amount_value
+    if amount is None or amount <= 0:
+        return None
+    return queries.payout_preview(
+        service=service, currency=form.cleaned_data["currency"], amount=amount
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@require_perms("services.view_service", "payouts.add_payout")
+def payout_add(request: HttpRequest, service_id: str) -> HttpResponse:
+    """Who: operator and above.  Two steps: Preview shows the fee and the total, Confirm
+    creates the payout, provided the figures confirmed are still the ones previewed."""
+    service = service_by_public_id(service_id)
+    codes = list(service.balances.order_by("currency").values_list("currency", flat=True))
+    form = PayoutForm(request.POST or None, currency_codes=codes)
+    preview = None
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        preview = _preview_for(service, form)
+        token = request.POST.get("previewed", "")
+        if "confirm" in request.POST and preview is not None and token == _previewed_token(preview):
+            try:
+                payout, created = actions.payout_create(
+                    service=service,
+                    currency=form.cleaned_data["currency"],
+                    amount=form.cleaned_data["amount"],
+                    destination=form.cleaned_data["destination"],
+                    idempotency_key=form.cleaned_data["idempotency_key"] or None,
+                    # Refused if the fee moved since it was shown (a rule edited meanwhile).
+                    expected_fee=preview.fee,
+                    actor=Actor.for_user(request.user),
+                )
+            except DomainError as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+                preview = _preview_for(service, form)
+                status = exc.http_status
+            else:
+                total = currencies.format_amount(payout.total, payout.currency)
+                if created:
+                    messages.success(
+                        request,
+                        f"Payout {payout.public_id} created: {total} {payout.currency} on hold.",
+                    )
+                else:
+                    messages.info(request, f"Payout {payout.public_id} was already created.")
+                return redirect(
+                    "payouts:detail", service_id=service.public_id, payout_id=payout.public_id
+                )
+        elif "confirm" in request.POST:
+            messages.warning(
+                request, "The figures changed since the preview; review and confirm again."
+            )
+    elif request.method == "POST":
+        status = 400
+    return render(
+        request,
+        "payouts/payout_form.html",
+        {
+            "service": service,
+            "form": form,
+            "preview": preview,
+            "previewed": _previewed_token(preview) if preview else "",
+            "has_balances": bool(codes),
+        },
+        status=status,
+    )
+
+
+@require_POST
+@require_perms("services.view_service", "payouts.add_payout")
+def payout_preview(request: HttpRequest, service_id: str) -> HttpResponse:
+    """Who: operator and above.  The preview fragment New payout refreshes (htmx) as the
+    operator types; nothing is written."""
+    service = service_by_public_id(service_id)
+    codes = list(service.balances.values_list("currency", flat=True))
+    form = PayoutForm(request.POST, currency_codes=codes)
+    preview = _preview_for(service, form) if form.is_valid() else None
+    return render(
+        request,
+        "payouts/partials/preview.html",
+        {
+            "service": service,
+            "form": form,
+            "preview": preview,
+            "previewed": _previewed_token(preview) if preview else "",
+        },
+    )
+
+
+@require_perms("services.view_service", "payouts.view_payout")
+def payout_detail(request: HttpRequest, service_id: str, payout_id: str) -> HttpResponse:
+    """Who: viewer and above; the actions its state allows for operators."""
+    service = service_by_public_id(service_id)
+    payout = _payout_or_404(service, payout_id)
+    return render(
+        request,
+        "payouts/payout_detail.html",
+        {
+            "service": service,
+            "payout": payout,
+            "events": queries.payout_with_events(payout),
+            "verbs": [(v, VERB_LABELS[v][0]) for v in actions.actions_allowed(payout)],
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@require_perms("services.view_service", "payouts.change_payout")
+def payout_action(request: HttpRequest, service_id: str, payout_id: str, verb: str) -> HttpResponse:
+    """Who: operator and above.  GET says what the transition does; POST does it."""
+    if verb not in actions.ACTIONS:
+        raise Http404("No such payout action.")
+    service = service_by_public_id(service_id)
+    payout = _payout_or_404(service, payout_id)
+    form = PayoutTransitionForm(request.POST or None, initial={"version": payout.version})
+    error = ""
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            payout = actions.payout_transition(
+                payout=payout,
+                to_status=actions.ACTIONS[verb],
+                actor=Actor.for_user(request.user),
+                reason=form.cleaned_data["reason"],
+                expected_version=form.cleaned_data["version"],
+            )
+        except DomainError as exc:
+            error, status = exc.message, exc.http_status
+            payout.refresh_from_db()
+            # Offer the decision again from what the payout is now.
+            form = PayoutTransitionForm(
+                initial={"version": payout.version, "reason": form.cleaned_data["reason"]}
+            )
+        else:
+            messages.success(request, f"Payout {payout.public_id} is now {payout.status}.")
+            return redirect(
+                "payouts:detail", service_id=service.public_id, payout_id=payout.public_id
+            )
+    elif request.method == "POST":
+        status = 400
+    allowed = verb in actions.actions_allowed(payout)
+    if not allowed and status == 200:
+        status = 409  # the page explains why; nothing to confirm
+    label, effect = VERB_LABELS[verb]
+    return render(
+        request,
+        "payouts/payout_action.html",
+        {
+            "service": service,
+            "payout": payout,
+            "verb": verb,
+            "label": label,
+            "effect": effect,
+            "form": form,
+            "error": error,
+            "allowed": allowed,
+        },
+        status=status,
+    )

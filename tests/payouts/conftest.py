@@ -1,0 +1,68 @@
+"""Fixtures for payouts: a service with a fee profile and a funded EUR balance."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from balances.actors import Actor
+from payouts import actions
+from services import fee_actions
+from tests.config.helpers import fast_password_hashing  # noqa: F401  (autouse fixture)
+from tests.factories import BalanceFactory, ServiceFactory
+
+
+@pytest.fixture
+def system_actor() -> Actor:
+    return Actor.system("tests")
+
+
+@pytest.fixture
+def fee_profile(db, system_actor):
+    """1.5 % + 0.25 on EUR payouts, at least 0.50, at most 10.00, minimum payout 5.00:
+    a payout of 100.00 EUR costs 1.75 EUR."""
+    return fee_actions.fee_profile_create(
+        name="Standard",
+        description="Default pricing",
+        actor=system_actor,
+        rules=[
+            {
+                "operation": "payout",
+                "currency": "EUR",
+                "percentage": "1.5",
+                "fixed_amount": "0.25",
+                "minimum_fee": "0.50",
+                "maximum_fee": "10.00",
+                "minimum_payout_amount": "5.00",
+            }
+        ],
+    )
+
+
+@pytest.fixture
+def priced_service(db, fee_profile):
+    return ServiceFactory(name="Priced Payments", country="DE", fee_profile=fee_profile)
+
+
+@pytest.fixture
+def funded(priced_service):
+    """The priced service's EUR balance: 1,000.00 available."""
+    return BalanceFactory(service=priced_service, currency="EUR", available=Decimal("1000.00"))
+
+
+@pytest.fixture
+def make_payout(priced_service, funded, system_actor):
+    def make(amount: str = "100.00", **kwargs):
+        payout, created = actions.payout_create(
+            service=kwargs.pop("service", priced_service),
+            currency=kwargs.pop("currency", "EUR"),
+            amount=Decimal(amount),
+            destination=kwargs.pop("destination", "IBAN DE89 3704 0044 0532 0130 00"),
+            actor=kwargs.pop("actor", system_actor),
+            **kwargs,
+        )
+        assert created
+        return payout
+
+    return make
