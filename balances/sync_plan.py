@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from balances import currencies
 from balances.models import ActorType, Balance
 from balances.providers.base import Snapshot
 
@@ -60,8 +61,8 @@ class CurrencyPlan:
             if old is None and new is None:
                 continue
             data[name] = {
-                "old": None if old is None else str(old),
-                "new": None if new is None else str(new),
+                "old": None if old is None else _plain(old, self.currency),
+                "new": None if new is None else _plain(new, self.currency),
             }
         if self.note:
             data["note"] = self.note
@@ -106,6 +107,14 @@ class Plan:
             ],
             "provider": _jsonable(self.snapshot_extras),
         }
+
+
+def _plain(value: Decimal, currency: str) -> str:
+    """"12850.75" rather than the stored "12850.75000000"; never rounded."""
+    try:
+        return currencies.plain_amount(value, currency)
+    except currencies.AmountError:
+        return str(value.normalize())
 
 
 def _jsonable(value: Any) -> Any:

@@ -122,7 +122,9 @@ TEMPLATES = [
 ]
 
 # --- Database -----------------------------------------------------------------------------
-SQLITE_PATH = BASE_DIR / "db.sqlite3"
+SQLITE_PATH = Path(os.environ.get("SQLITE_PATH", BASE_DIR / "db.sqlite3"))
+# Where `make run` keeps the generated demo passwords, so that every start prints them.
+DEMO_LOGIN_FILE = Path(os.environ.get("DEMO_LOGIN_FILE", BASE_DIR / "var" / "demo-login.txt"))
 if EMBEDDED:
     DATABASES = {
         "default": {

@@ -75,8 +75,9 @@ def preload_permissions(user: Any) -> None:
     if user.is_superuser:
         return  # has_perm() answers True without looking
     fields = ("content_type__app_label", "codename")
-    own = Permission.objects.filter(user=user).values_list(*fields)
-    via_groups = Permission.objects.filter(group__user=user).values_list(*fields)
+    # No ORDER BY in the parts of a UNION: SQLite refuses it (Permission has a default one).
+    own = Permission.objects.filter(user=user).order_by().values_list(*fields)
+    via_groups = Permission.objects.filter(group__user=user).order_by().values_list(*fields)
     user._perm_cache = {f"{app}.{codename}" for app, codename in own.union(via_groups)}
 
 

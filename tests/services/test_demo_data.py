@@ -20,8 +20,8 @@ REQUIRED_CURRENCIES = {"EUR", "USD", "GBP", "NGN", "JPY", "KWD", "USDT_TRC20"}
 
 @pytest.fixture(autouse=True)
 def _isolated(settings, tmp_path):
-    # The command keeps the demo passwords under BASE_DIR/var; never touch the real one.
-    settings.BASE_DIR = tmp_path
+    # The command keeps the demo passwords in a file; never touch the real one.
+    settings.DEMO_LOGIN_FILE = tmp_path / "var" / "demo-login.txt"
 
 
 def demo_data() -> str:

@@ -80,7 +80,7 @@ class Command(BaseCommand):
         self.stdout.write("")
 
     def _password_file(self) -> Path:
-        return Path(settings.BASE_DIR) / "var" / "demo-login.txt"
+        return Path(settings.DEMO_LOGIN_FILE)
 
     def _users(self) -> dict[str, str]:
         path = self._password_file()

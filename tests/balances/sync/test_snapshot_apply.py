@@ -83,7 +83,8 @@ def test_changed_values_write_history_with_the_sync_as_actor(setup):
     run.refresh_from_db()
     assert run.updated_count == 1
     [entry] = run.result["currencies"]
-    assert entry["available"] == {"old": "100.00000000", "new": "1000.50"}
+    assert entry["available"] == {"old": "100.00", "new": "1000.50"}
+    assert entry["pending"] == {"old": "0.00", "new": "50.00"}
     assert entry["providerFigures"] == {"referral": "15.00"}
 
 
