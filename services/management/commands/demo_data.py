@@ -20,7 +20,9 @@ from balances import actions
 from balances.actors import Actor
 from balances.sandbox import DEMO_CONNECTIONS
 from services import actions as service_actions
+from payouts.actions import payout_create, payout_pay, payout_process
 from services.connection_actions import connection_save
+from services.fee_actions import fee_profile_create, service_fee_profile_set
 from services.models import ProviderConnection, Service
 
 # Replaced by the real sandbox address (with the server's port) at every start.
@@ -58,6 +60,19 @@ DEMO_SERVICES = [
     ("Nairobi Tickets", "KE", None, [("KES", "250000.00", [])]),
     ("London Subscriptions", "GB", None, []),
 ]
+
+
+FEE_PROFILE_SERVICES = {"Berlin Marketplace", "Lagos Retail", "Kuwait Exchange"}
+
+# service: [(currency, amount, destination, transitions applied in order)]
+DEMO_PAYOUTS = {
+    "Berlin Marketplace": [
+        ("EUR", "1200.00", "IBAN DE89 3704 0044 0532 0130 00 (supplier)", [payout_process, payout_pay]),
+        ("EUR", "350.00", "IBAN DE44 5001 0517 5407 3249 31 (refund batch)", [payout_process]),
+        ("USD", "500.00", "ACH 021000021 / 1234567890", []),
+    ],
+    "Kuwait Exchange": [("KWD", "1000.500", "KW81 CBKU 0000 0000 0000 1234 5601 01", [])],
+}
 
 
 class Command(BaseCommand):
@@ -110,6 +125,19 @@ class Command(BaseCommand):
     def _services(self) -> None:
         admin = User.objects.get(username="admin")
         actor = Actor.for_user(admin)
+        standard = fee_profile_create(
+            name="Standard",
+            description="Default pricing for marketplace merchants.",
+            actor=actor,
+            rules=[
+                {"operation": "payout", "currency": "", "percentage": "1.5", "fixed_amount": "0.25",
+                 "minimum_fee": "0.50"},
+                {"operation": "payout", "currency": "EUR", "percentage": "1.5", "fixed_amount": "0.25",
+                 "minimum_fee": "0.50", "maximum_fee": "25.00", "minimum_payout_amount": "10.00"},
+                {"operation": "payin", "currency": "", "percentage": "2.9", "fixed_amount": "0.30"},
+                {"operation": "refund", "currency": "", "percentage": "0", "fixed_amount": "0.15"},
+            ],
+        )
         for name, country, kind, balances in DEMO_SERVICES:
             service = service_actions.service_create(name=name, country=country, actor=actor)
             for currency, opening, changes in balances:
@@ -123,6 +151,15 @@ class Command(BaseCommand):
                         service=service, currency=currency, amount=Decimal(amount),
                         expected_version=balance.version, actor=actor, reason=reason,
                     )
+            if name in FEE_PROFILE_SERVICES:
+                service_fee_profile_set(service=service, profile=standard, actor=actor)
+            for currency, amount, destination, steps in DEMO_PAYOUTS.get(name, []):
+                payout, _ = payout_create(
+                    service=service, currency=currency, amount=Decimal(amount),
+                    destination=destination, actor=actor,
+                )
+                for step in steps:
+                    step(payout=payout, actor=actor)
             if kind:
                 demo = DEMO_CONNECTIONS[kind]
                 connection_save(
