@@ -14,7 +14,7 @@ def main() -> int:
     failed = []
     for script in SCRIPTS:
         print(f"\n=== {script} ===", flush=True)
-        code = subprocess.call([sys.executable, str(HERE / script), *sys.argv[1:]], cwd=HERE.parent)
+        code = subprocess.call([sys.executable, str(HERE / script)], cwd=HERE.parent)
         if code:
             failed.append(script)
     if failed:
