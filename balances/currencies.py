@@ -111,8 +111,7 @@ def check_precision(amount: Decimal, currency: str) -> Decimal:
         if info.decimals == 0:
             raise AmountError(f"{info.code} amounts are whole numbers; {amount} has decimals.")
         raise AmountError(
-            f"{info.code} amounts have at most {info.decimals} decimal places; "
-            f"{amount} has more."
+            f"{info.code} amounts have at most {info.decimals} decimal places; {amount} has more."
         )
     return amount
 

@@ -31,7 +31,9 @@ class AmountField(forms.CharField):
 
 class BalanceCreateForm(forms.Form):
     currency = forms.CharField(widget=forms.Select)
-    amount = AmountField(required=False, label="Opening amount", help_text="Optional; 0 when empty.")
+    amount = AmountField(
+        required=False, label="Opening amount", help_text="Optional; 0 when empty."
+    )
 
     def __init__(self, *args, existing: set[str], **kwargs):
         super().__init__(*args, **kwargs)

@@ -20,7 +20,10 @@ from djmoney.money import Money
 from balances import currencies
 from services.models import new_public_id
 
-AMOUNT = {"max_digits": currencies.STORAGE_MAX_DIGITS, "decimal_places": currencies.STORAGE_DECIMAL_PLACES}
+AMOUNT = {
+    "max_digits": currencies.STORAGE_MAX_DIGITS,
+    "decimal_places": currencies.STORAGE_DECIMAL_PLACES,
+}
 
 
 class ActorType(models.TextChoices):
@@ -43,7 +46,9 @@ class Balance(models.Model):
     reserved = models.DecimalField(default=Decimal(0), **AMOUNT)
     version = models.PositiveIntegerField(default=1)
     updated_at = models.DateTimeField(default=timezone.now)
-    updated_by_type = models.CharField(max_length=16, choices=ActorType.choices, default=ActorType.USER)
+    updated_by_type = models.CharField(
+        max_length=16, choices=ActorType.choices, default=ActorType.USER
+    )
     updated_by_label = models.CharField(max_length=150, blank=True)
     last_synced_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -51,7 +56,9 @@ class Balance(models.Model):
     class Meta:
         ordering = ["service_id", "currency"]
         constraints = [
-            models.UniqueConstraint(fields=["service", "currency"], name="balance_one_per_currency"),
+            models.UniqueConstraint(
+                fields=["service", "currency"], name="balance_one_per_currency"
+            ),
             models.CheckConstraint(condition=Q(version__gte=1), name="balance_version_positive"),
         ]
         permissions = [("sync_balances", "Can start a balance synchronisation")]
@@ -116,14 +123,18 @@ class BalanceChange(models.Model):
     new_pending = models.DecimalField(null=True, blank=True, **AMOUNT)
     old_reserved = models.DecimalField(null=True, blank=True, **AMOUNT)
     new_reserved = models.DecimalField(null=True, blank=True, **AMOUNT)
-    version = models.PositiveIntegerField(null=True, blank=True, help_text="Balance version after the change.")
+    version = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Balance version after the change."
+    )
     reason = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
-            models.Index(fields=["service", "currency", "-created_at"], name="change_service_cur_idx"),
+            models.Index(
+                fields=["service", "currency", "-created_at"], name="change_service_cur_idx"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -175,8 +186,12 @@ class SyncRun(models.Model):
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)
 
-    public_id = models.CharField(max_length=32, unique=True, default=new_sync_run_id, editable=False)
-    service = models.ForeignKey("services.Service", on_delete=models.CASCADE, related_name="sync_runs")
+    public_id = models.CharField(
+        max_length=32, unique=True, default=new_sync_run_id, editable=False
+    )
+    service = models.ForeignKey(
+        "services.Service", on_delete=models.CASCADE, related_name="sync_runs"
+    )
     provider_kind = models.CharField(max_length=16)
     trigger = models.CharField(max_length=16, choices=Trigger.choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)

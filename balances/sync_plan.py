@@ -96,9 +96,7 @@ class Plan:
             "takenAt": taken_at,
             "counts": self.counts,
             "currencies": [e.as_dict() for e in self.entries],
-            "skipped": [
-                {"currency": e.currency, "reason": e.note} for e in self.with_action(SKIP)
-            ],
+            "skipped": [{"currency": e.currency, "reason": e.note} for e in self.with_action(SKIP)],
             "notReported": [e.currency for e in self.with_action(NOT_REPORTED)],
             "replacedManualEdits": [
                 {"currency": e.currency, **e.replaced_manual}
@@ -110,7 +108,7 @@ class Plan:
 
 
 def _plain(value: Decimal, currency: str) -> str:
-    """"12850.75" rather than the stored "12850.75000000"; never rounded."""
+    """ "12850.75" rather than the stored "12850.75000000"; never rounded."""
     try:
         return currencies.plain_amount(value, currency)
     except currencies.AmountError:

@@ -95,4 +95,3 @@ def run_detail(request: HttpRequest, service_id: str, run_id: str) -> HttpRespon
     if run is None:
         raise Http404("No such sync run.")
     return render(request, "balances/sync_run_detail.html", {"service": service, "run": run})
-

@@ -20,7 +20,7 @@ os.environ.setdefault("TASKS_IN_PROCESS", "1")
 os.environ.setdefault("PROVIDER_SANDBOXES", "1")
 os.environ.setdefault("ALLOWED_HOSTS", "*")
 
-from config.settings import *  # noqa: E402, F403
+from config.settings import *  # noqa: F403
 
 # Hashing passwords at production strength would dominate the suite's run time.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -24,4 +24,3 @@ class PayoutAdmin(ReadOnlyAdmin):
     search_fields = ("public_id", "service__public_id", "destination", "idempotency_key")
     list_select_related = ("service",)
     inlines = [PayoutEventInline]
-

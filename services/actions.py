@@ -133,9 +133,7 @@ def deletion_blockers(service: Service) -> list[str]:
         )
     payout_count = service.payouts.count()
     if payout_count:
-        blockers.append(
-            f"it has {payout_count} payout{'s' if payout_count != 1 else ''} on record"
-        )
+        blockers.append(f"it has {payout_count} payout{'s' if payout_count != 1 else ''} on record")
     return blockers
 
 

@@ -32,7 +32,14 @@ class ProviderConnectionAdmin(admin.ModelAdmin):
     """Credentials are write-only: the encrypted column is not shown, even here; they are
     edited on the service details page."""
 
-    list_display = ("service", "kind", "base_url", "last_success_at", "consecutive_failures", "paused_at")
+    list_display = (
+        "service",
+        "kind",
+        "base_url",
+        "last_success_at",
+        "consecutive_failures",
+        "paused_at",
+    )
     list_filter = ("kind", ("paused_at", admin.EmptyFieldListFilter))
     search_fields = ("service__public_id", "service__name")
     exclude = ("credentials_encrypted",)

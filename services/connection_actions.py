@@ -40,7 +40,9 @@ def _base_url(raw: object) -> str:
         return ""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationFailed("Base URL must be an http(s) URL, e.g. https://api.example.com.", field="baseUrl")
+        raise ValidationFailed(
+            "Base URL must be an http(s) URL, e.g. https://api.example.com.", field="baseUrl"
+        )
     if parts.username or parts.password or parts.query or parts.fragment:
         raise ValidationFailed(
             "Base URL must not carry credentials, a query or a fragment; "
@@ -50,7 +52,9 @@ def _base_url(raw: object) -> str:
     return url.rstrip("/")
 
 
-def _credentials(kind: str, given: Mapping[str, Any] | None, current: dict[str, str]) -> dict[str, str]:
+def _credentials(
+    kind: str, given: Mapping[str, Any] | None, current: dict[str, str]
+) -> dict[str, str]:
     fields = credential_fields(kind)
     given = given or {}
     unknown = sorted(set(given) - set(fields))
@@ -145,9 +149,7 @@ def connection_save(
 ) -> ProviderConnection:
     """Create or replace the connection.  Saving resumes a paused connection."""
     kind = _kind(kind)
-    existing = (
-        ProviderConnection.objects.select_for_update().filter(service=service).first()
-    )
+    existing = ProviderConnection.objects.select_for_update().filter(service=service).first()
     current = stored_credentials(existing) if existing and existing.kind == kind else {}
     url = _base_url(base_url)
     secrets = _credentials(kind, credentials, current)
@@ -220,6 +222,12 @@ def connection_resume(*, service: Service, actor: Actor) -> ProviderConnection:
     connection.consecutive_failures = 0
     connection.next_sync_at = timezone.now()
     connection.save(
-        update_fields=["paused_at", "paused_reason", "consecutive_failures", "next_sync_at", "updated_at"]
+        update_fields=[
+            "paused_at",
+            "paused_reason",
+            "consecutive_failures",
+            "next_sync_at",
+            "updated_at",
+        ]
     )
     return connection

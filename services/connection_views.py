@@ -100,7 +100,9 @@ def connection_delete(request: HttpRequest, service_id: str) -> HttpResponse:
         return redirect("services:detail", service_id=service.public_id)
     if request.method == "POST":
         try:
-            connection_actions.connection_delete(service=service, actor=Actor.for_user(request.user))
+            connection_actions.connection_delete(
+                service=service, actor=Actor.for_user(request.user)
+            )
         except DomainError as exc:
             messages.error(request, exc.message)
         else:

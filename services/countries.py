@@ -15,8 +15,11 @@ def countries() -> dict[str, str]:
     names = Locale("en").territories
     return dict(
         sorted(
-            ((code, name) for code, name in names.items()
-             if len(code) == 2 and code.isalpha() and code not in _NOT_COUNTRIES),
+            (
+                (code, name)
+                for code, name in names.items()
+                if len(code) == 2 and code.isalpha() and code not in _NOT_COUNTRIES
+            ),
             key=lambda item: item[1],
         )
     )

@@ -215,7 +215,9 @@ class ApiKey(models.Model):
     """A REST client's key.  Only a SHA-256 hash is stored (the key is 256 random bits, so a
     slow password hash adds nothing); ``prefix`` identifies it in lists."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys"
+    )
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=16, db_index=True)
     key_hash = models.CharField(max_length=64, unique=True)
@@ -245,7 +247,9 @@ class AuditEntry(models.Model):
     fee_profile = models.ForeignKey(
         FeeProfile, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit"
     )
-    subject = models.CharField(max_length=200, help_text="What changed, e.g. 'srv_x' or 'fee profile Standard'.")
+    subject = models.CharField(
+        max_length=200, help_text="What changed, e.g. 'srv_x' or 'fee profile Standard'."
+    )
     action = models.CharField(max_length=32)
     actor_label = models.CharField(max_length=150)
     actor_user = models.ForeignKey(
@@ -261,6 +265,11 @@ class AuditEntry(models.Model):
     def __str__(self) -> str:
         return f"{self.action} {self.subject} by {self.actor_label}"
 
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise ValueError("Audit entries are append-only.")
+        return super().save(*args, **kwargs)
+
     @property
     def action_label(self) -> str:
         return self.action.replace("_", " ").capitalize()
@@ -274,8 +283,3 @@ class AuditEntry(models.Model):
             else:
                 rows.append((key, None, value, False))
         return rows
-
-    def save(self, *args, **kwargs):
-        if self.pk is not None and not kwargs.get("force_insert"):
-            raise ValueError("Audit entries are append-only.")
-        return super().save(*args, **kwargs)

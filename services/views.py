@@ -9,13 +9,13 @@ from django.views.decorators.http import require_http_methods
 from balances.actors import Actor
 from balances.errors import DomainError
 from balances.models import SyncRun
-from services import actions, queries
 from balances.providers.syncpay import syncpay_mode
+from services import actions, queries
 from services.connection_actions import stored_credentials
 from services.connection_forms import ConnectionForm
 from services.forms import ServiceForm, ServiceSearchForm
-from services.permissions import require_perms
 from services.models import AuditEntry
+from services.permissions import require_perms
 
 PAGE_SIZE = 25
 

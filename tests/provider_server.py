@@ -66,7 +66,9 @@ class ProviderServer:
                 payload = reply.payload()
                 try:
                     self.send_response(reply.status)
-                    for name, value in ({"Content-Type": "application/json"} | reply.headers).items():
+                    for name, value in (
+                        {"Content-Type": "application/json"} | reply.headers
+                    ).items():
                         self.send_header(name, value)
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()

@@ -133,10 +133,7 @@ def _mark_running(run_id: int) -> SyncRun | None:
     now = timezone.now()
     with transaction.atomic():
         run = (
-            SyncRun.objects.select_for_update()
-            .select_related("service")
-            .filter(pk=run_id)
-            .first()
+            SyncRun.objects.select_for_update().select_related("service").filter(pk=run_id).first()
         )
         if run is None or not run.is_active:
             return None
@@ -221,7 +218,11 @@ def _execute_locked(run_id: int) -> Outcome:
         return Outcome("finished")
     connection = ProviderConnection.objects.filter(service_id=run.service_id).first()
     if connection is None:
-        run_fail(run=run, category=ErrorCategory.CONFIGURATION, message="The provider connection was removed.")
+        run_fail(
+            run=run,
+            category=ErrorCategory.CONFIGURATION,
+            message="The provider connection was removed.",
+        )
         return Outcome("failed")
     from services.connection_actions import connection_config
 
@@ -239,7 +240,9 @@ def _execute_locked(run_id: int) -> Outcome:
         except ProviderError as exc:
             return _handle_provider_error(run, exc)
         try:
-            snapshot_apply(run=run, connection=connection, snapshot=snapshot, expected_versions=expected)
+            snapshot_apply(
+                run=run, connection=connection, snapshot=snapshot, expected_versions=expected
+            )
         except ConcurrentEdit as exc:
             conflict = exc
             log.info("sync run=%s re-fetching after concurrent edit of %s", run.public_id, exc)
@@ -299,7 +302,9 @@ def snapshot_apply(
     if expected_versions is not None:
         moved = [b for b in locked if expected_versions.get(b.currency) != b.version]
         if moved:
-            raise ConcurrentEdit([b.currency for b in moved], sorted({b.updated_by_label for b in moved}))
+            raise ConcurrentEdit(
+                [b.currency for b in moved], sorted({b.updated_by_label for b in moved})
+            )
     plan = plan_snapshot(
         balances=locked,
         snapshot=snapshot,
@@ -332,8 +337,16 @@ def snapshot_apply(
     if changed:
         Balance.objects.bulk_update(
             changed,
-            ["available", "pending", "reserved", "version", "updated_at", "updated_by_type",
-             "updated_by_label", "last_synced_at"],
+            [
+                "available",
+                "pending",
+                "reserved",
+                "version",
+                "updated_at",
+                "updated_by_type",
+                "updated_by_label",
+                "last_synced_at",
+            ],
         )  # query: the changed balances, in one statement
     if confirmed:
         Balance.objects.filter(pk__in=confirmed).update(last_synced_at=now)  # query: still true
@@ -364,7 +377,8 @@ def snapshot_apply(
                 b.pk = ids[b.currency]
         entries = {e.currency: e for e in plan.with_action(CREATE)}
         history.extend(
-            _history(run, actor, b, entries[b.currency], BalanceChange.Kind.CREATED, now) for b in created
+            _history(run, actor, b, entries[b.currency], BalanceChange.Kind.CREATED, now)
+            for b in created
         )
     if history:
         BalanceChange.objects.bulk_create(history)  # query: history of what changed
@@ -380,9 +394,18 @@ def snapshot_apply(
     run.error_category = ""
     run.error_message = ""
     run.save(
-        update_fields=["status", "finished_at", "updated_count", "unchanged_count", "created_count",
-                       "skipped_count", "not_reported_count", "result", "error_category",
-                       "error_message"]
+        update_fields=[
+            "status",
+            "finished_at",
+            "updated_count",
+            "unchanged_count",
+            "created_count",
+            "skipped_count",
+            "not_reported_count",
+            "result",
+            "error_category",
+            "error_message",
+        ]
     )  # query: finish the run
     resume = run.trigger != SyncRun.Trigger.SCHEDULE
     fields: dict[str, Any] = {"last_success_at": now, "consecutive_failures": 0, "updated_at": now}

@@ -71,9 +71,11 @@ def sync_reap_abandoned(*, now: datetime | None = None) -> int:
     visibility timeout), so that their services can be synced again."""
     now = now or timezone.now()
     limit = now - abandoned_after()
-    stuck = SyncRun.objects.filter(status__in=SyncRun.ACTIVE).annotate(
-        last_sign=Coalesce("next_attempt_at", "started_at", "created_at")
-    ).filter(last_sign__lt=limit)
+    stuck = (
+        SyncRun.objects.filter(status__in=SyncRun.ACTIVE)
+        .annotate(last_sign=Coalesce("next_attempt_at", "started_at", "created_at"))
+        .filter(last_sign__lt=limit)
+    )
     count = 0
     for run in stuck:
         minutes = int(abandoned_after().total_seconds() // 60)

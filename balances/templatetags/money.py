@@ -40,11 +40,13 @@ def money(value: Decimal | str | None, currency: str, show_code: bool = False) -
     """Amounts from JSON results arrive as strings; they are parsed exactly."""
     value = _decimal(value)
     if value is None:
-        return mark_safe('<span class="amount muted">—</span>')  # noqa: S308 - constant
+        return mark_safe('<span class="amount muted">—</span>')
     text = currencies.format_amount(value, currency)
     classes = "amount negative" if value < 0 else "amount"
     if show_code:
-        return format_html('<span class="{}">{} <span class="code">{}</span></span>', classes, text, currency)
+        return format_html(
+            '<span class="{}">{} <span class="code">{}</span></span>', classes, text, currency
+        )
     return format_html('<span class="{}">{}</span>', classes, text)
 
 

@@ -11,78 +11,157 @@ import payouts.models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('services', '0001_initial'),
+        ("services", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Payout',
+            name="Payout",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.CharField(default=payouts.models.new_payout_id, editable=False, max_length=32, unique=True)),
-                ('currency', models.CharField(max_length=16)),
-                ('amount', models.DecimalField(decimal_places=8, max_digits=28)),
-                ('fee', models.DecimalField(decimal_places=8, default=Decimal('0'), max_digits=28)),
-                ('destination', models.CharField(max_length=255)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('processing', 'Processing'), ('paid', 'Paid'), ('failed', 'Failed'), ('canceled', 'Canceled')], default='pending', max_length=16)),
-                ('idempotency_key', models.CharField(blank=True, max_length=255, null=True)),
-                ('request_fingerprint', models.CharField(blank=True, max_length=64)),
-                ('created_by_label', models.CharField(blank=True, max_length=150)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('ended_at', models.DateTimeField(blank=True, null=True)),
-                ('failure_reason', models.TextField(blank=True)),
-                ('version', models.PositiveIntegerField(default=1)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('service', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='payouts', to='services.service')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "public_id",
+                    models.CharField(
+                        default=payouts.models.new_payout_id,
+                        editable=False,
+                        max_length=32,
+                        unique=True,
+                    ),
+                ),
+                ("currency", models.CharField(max_length=16)),
+                ("amount", models.DecimalField(decimal_places=8, max_digits=28)),
+                ("fee", models.DecimalField(decimal_places=8, default=Decimal("0"), max_digits=28)),
+                ("destination", models.CharField(max_length=255)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("processing", "Processing"),
+                            ("paid", "Paid"),
+                            ("failed", "Failed"),
+                            ("canceled", "Canceled"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("idempotency_key", models.CharField(blank=True, max_length=255, null=True)),
+                ("request_fingerprint", models.CharField(blank=True, max_length=64)),
+                ("created_by_label", models.CharField(blank=True, max_length=150)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("ended_at", models.DateTimeField(blank=True, null=True)),
+                ("failure_reason", models.TextField(blank=True)),
+                ("version", models.PositiveIntegerField(default=1)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "service",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="payouts",
+                        to="services.service",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='PayoutEvent',
+            name="PayoutEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('from_status', models.CharField(blank=True, max_length=16)),
-                ('to_status', models.CharField(max_length=16)),
-                ('actor_label', models.CharField(max_length=150)),
-                ('note', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('actor_user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('payout', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='payouts.payout')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("from_status", models.CharField(blank=True, max_length=16)),
+                ("to_status", models.CharField(max_length=16)),
+                ("actor_label", models.CharField(max_length=150)),
+                ("note", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "actor_user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "payout",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="payouts.payout",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'id'],
+                "ordering": ["created_at", "id"],
             },
         ),
         migrations.AddIndex(
-            model_name='payout',
-            index=models.Index(condition=models.Q(('status__in', ['pending', 'processing'])), fields=['service', 'currency'], name='payout_open_idx'),
+            model_name="payout",
+            index=models.Index(
+                condition=models.Q(("status__in", ["pending", "processing"])),
+                fields=["service", "currency"],
+                name="payout_open_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='payout',
-            index=models.Index(fields=['service', '-created_at'], name='payout_service_idx'),
+            model_name="payout",
+            index=models.Index(fields=["service", "-created_at"], name="payout_service_idx"),
         ),
         migrations.AddConstraint(
-            model_name='payout',
-            constraint=models.UniqueConstraint(condition=models.Q(('idempotency_key__isnull', False)), fields=('service', 'idempotency_key'), name='payout_idempotency_key_per_service'),
+            model_name="payout",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("idempotency_key__isnull", False)),
+                fields=("service", "idempotency_key"),
+                name="payout_idempotency_key_per_service",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='payout',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gt', 0)), name='payout_amount_positive'),
+            model_name="payout",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount__gt", 0)), name="payout_amount_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='payout',
-            constraint=models.CheckConstraint(condition=models.Q(('fee__gte', 0)), name='payout_fee_not_negative'),
+            model_name="payout",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("fee__gte", 0)), name="payout_fee_not_negative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='payout',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['pending', 'processing', 'paid', 'failed', 'canceled'])), name='payout_status_valid'),
+            model_name="payout",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("status__in", ["pending", "processing", "paid", "failed", "canceled"])
+                ),
+                name="payout_status_valid",
+            ),
         ),
     ]

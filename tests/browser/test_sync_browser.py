@@ -22,7 +22,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def _connected_service(base_url: str, credentials=None):
     admin = UserFactory(username="connector", role="admin")
     service = ServiceFactory(name="Lagos Retail")
-    balance_create(service=service, currency="USD", amount=Decimal("1.00"), actor=Actor.for_user(admin))
+    balance_create(
+        service=service, currency="USD", amount=Decimal("1.00"), actor=Actor.for_user(admin)
+    )
     connection_save(
         service=service,
         kind="syncpay",

@@ -38,18 +38,38 @@ def embedded(tmp_path_factory):
         "PYTHONUNBUFFERED": "1",
     }
     manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, check=True, cwd=ROOT, timeout=180)
+    subprocess.run(
+        [*manage, "migrate", "--noinput", "-v0"], env=env, check=True, cwd=ROOT, timeout=180
+    )
     loaded = subprocess.run(
         [*manage, "demo_data", "--port", str(port)],
-        env=env, check=True, cwd=ROOT, timeout=120, capture_output=True, text=True,
+        env=env,
+        check=True,
+        cwd=ROOT,
+        timeout=120,
+        capture_output=True,
+        text=True,
     )
-    token = subprocess.run(
-        [*manage, "create_api_token", "operator", "--name", "embedded test"],
-        env=env, check=True, cwd=ROOT, timeout=60, capture_output=True, text=True,
-    ).stdout.strip().splitlines()[-1]
+    token = (
+        subprocess.run(
+            [*manage, "create_api_token", "operator", "--name", "embedded test"],
+            env=env,
+            check=True,
+            cwd=ROOT,
+            timeout=60,
+            capture_output=True,
+            text=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     server = subprocess.Popen(
         [*manage, "runserver", f"127.0.0.1:{port}", "--noreload"],
-        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -62,19 +82,27 @@ def embedded(tmp_path_factory):
     else:
         server.kill()
         pytest.fail("runserver did not start:\n" + (server.stdout.read() if server.stdout else ""))
-    yield {"base": base, "printed": loaded.stdout, "token": token, "passwords": tmp / "demo-login.txt"}
+    yield {
+        "base": base,
+        "printed": loaded.stdout,
+        "token": token,
+        "passwords": tmp / "demo-login.txt",
+    }
     server.terminate()
     server.wait(10)
 
 
 def _login(embedded, username: str) -> httpx.Client:
-    password = dict(line.split() for line in embedded["passwords"].read_text().splitlines())[username]
+    password = dict(line.split() for line in embedded["passwords"].read_text().splitlines())[
+        username
+    ]
     assert f"{username}" in embedded["printed"] and password in embedded["printed"]
     client = httpx.Client(base_url=embedded["base"], timeout=30)
     page = client.get("/accounts/login/")
     csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
     response = client.post(
-        "/accounts/login/", data={"username": username, "password": password, "csrfmiddlewaretoken": csrf}
+        "/accounts/login/",
+        data={"username": username, "password": password, "csrfmiddlewaretoken": csrf},
     )
     assert response.status_code == 302 and response.headers["location"] == "/services/"
     return client
@@ -84,18 +112,28 @@ def test_demo_login_is_printed_and_works(embedded):
     assert "log in with" in embedded["printed"]
     client = _login(embedded, "viewer")
     page = client.get("/services/").text
-    for name in ("Lagos Retail", "Berlin Marketplace", "Tokyo Games", "Nicosia Travel", "Kuwait Exchange"):
+    for name in (
+        "Lagos Retail",
+        "Berlin Marketplace",
+        "Tokyo Games",
+        "Nicosia Travel",
+        "Kuwait Exchange",
+    ):
         assert name in page
 
 
-@pytest.mark.parametrize("name", ["Lagos Retail", "Berlin Marketplace", "Tokyo Games", "Nicosia Travel"])
+@pytest.mark.parametrize(
+    "name", ["Lagos Retail", "Berlin Marketplace", "Tokyo Games", "Nicosia Travel"]
+)
 def test_update_balances_works_out_of_the_box_against_the_sandboxes(embedded, name):
     client = _login(embedded, "operator")
     listing = client.get("/services/", params={"q": name}).text
     service_id = re.search(r"/services/(srv_[a-z0-9]+)/balances/", listing).group(1)
     page = client.get(f"/services/{service_id}/balances/").text
     csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-    response = client.post(f"/services/{service_id}/balances/sync/", data={"csrfmiddlewaretoken": csrf})
+    response = client.post(
+        f"/services/{service_id}/balances/sync/", data={"csrfmiddlewaretoken": csrf}
+    )
     assert response.status_code == 302
     after = client.get(f"/services/{service_id}/balances/").text
     assert "Balances updated from" in after, re.findall(r'class="message[^"]*">([^<]+)', after)
@@ -107,9 +145,13 @@ def test_the_api_serves_the_documented_balances_shape(embedded):
     services = httpx.get(f"{embedded['base']}/api/v1/services", headers=headers, timeout=30).json()
     kuwait = next(s for s in services["results"] if s["name"] == "Kuwait Exchange")
     response = httpx.get(
-        f"{embedded['base']}/api/v1/services/{kuwait['serviceId']}/balances", headers=headers, timeout=30
+        f"{embedded['base']}/api/v1/services/{kuwait['serviceId']}/balances",
+        headers=headers,
+        timeout=30,
     )
     assert response.status_code == 200
     body = response.text
-    assert body.startswith(f'{{"serviceId": "{kuwait["serviceId"]}", "balances": [{{"currency": "KWD", "amount": 14990.125')
+    assert body.startswith(
+        f'{{"serviceId": "{kuwait["serviceId"]}", "balances": [{{"currency": "KWD", "amount": 14990.125'
+    )
     assert '"currency": "USD", "amount": -120.00' in body

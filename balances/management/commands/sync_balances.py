@@ -36,7 +36,9 @@ class Command(BaseCommand):
             try:
                 run = sync_request(service=svc, trigger=SyncRun.Trigger.COMMAND)
             except SyncAlreadyRunning as exc:
-                self.stdout.write(f"{svc.public_id}: already {exc.run.status} ({exc.run.public_id})")
+                self.stdout.write(
+                    f"{svc.public_id}: already {exc.run.status} ({exc.run.public_id})"
+                )
                 run_ids.append(exc.run.public_id)
                 continue
             except DomainError as exc:
@@ -87,9 +89,10 @@ class Command(BaseCommand):
     def _line(self, run: SyncRun) -> str:
         if run.status == SyncRun.Status.SUCCEEDED:
             return (
-                f"{run.service.public_id}: succeeded ({run.public_id}) — {run.updated_count} updated, "
-                f"{run.unchanged_count} unchanged, {run.created_count} created, "
-                f"{run.skipped_count} skipped, {run.not_reported_count} not reported"
+                f"{run.service.public_id}: succeeded ({run.public_id}) — "
+                f"{run.updated_count} updated, {run.unchanged_count} unchanged, "
+                f"{run.created_count} created, {run.skipped_count} skipped, "
+                f"{run.not_reported_count} not reported"
             )
         return (
             f"{run.service.public_id}: failed ({run.public_id}) — {run.error_category_label}: "

@@ -19,8 +19,8 @@ from django.db import transaction
 from balances import actions
 from balances.actors import Actor
 from balances.sandbox import DEMO_CONNECTIONS
-from services import actions as service_actions
 from payouts.actions import payout_create, payout_pay, payout_process
+from services import actions as service_actions
 from services.connection_actions import connection_save
 from services.fee_actions import fee_profile_create, service_fee_profile_set
 from services.models import ProviderConnection, Service
@@ -32,30 +32,55 @@ DEMO_USERS = (("admin", "admin"), ("operator", "operator"), ("viewer", "viewer")
 
 # name, country, provider kind (or None), [(currency, opening amount, [(new amount, reason)])]
 DEMO_SERVICES = [
-    ("Lagos Retail", "NG", "syncpay", [
-        ("USD", "1250.50", [("1180.25", "Refund to customer #4411")]),
-        ("NGN", "450000.00", []),
-        ("GHS", "5600.00", []),
-        ("USDT_TRC20", "500.12345678", [("512.00000001", "On-chain top-up")]),
-    ]),
-    ("Berlin Marketplace", "DE", "wise", [
-        ("EUR", "12500.75", [("12850.75", "Settlement batch 2026-11-20")]),
-        ("GBP", "3200.00", []),
-        ("USD", "8400.00", []),
-    ]),
-    ("Tokyo Games", "JP", "finix", [
-        ("JPY", "1250000", [("1249000", "Chargeback 88213")]),
-        ("USD", "990.10", []),
-        ("KWD", "1234.567", []),
-    ]),
-    ("Nicosia Travel", "CY", "payop", [
-        ("EUR", "1000.50", []),
-        ("USD", "8000.50", []),
-    ]),
-    ("Kuwait Exchange", "KW", None, [
-        ("KWD", "15000.125", [("14990.125", "Manual correction after audit")]),
-        ("USD", "-120.00", []),
-    ]),
+    (
+        "Lagos Retail",
+        "NG",
+        "syncpay",
+        [
+            ("USD", "1250.50", [("1180.25", "Refund to customer #4411")]),
+            ("NGN", "450000.00", []),
+            ("GHS", "5600.00", []),
+            ("USDT_TRC20", "500.12345678", [("512.00000001", "On-chain top-up")]),
+        ],
+    ),
+    (
+        "Berlin Marketplace",
+        "DE",
+        "wise",
+        [
+            ("EUR", "12500.75", [("12850.75", "Settlement batch 2026-11-20")]),
+            ("GBP", "3200.00", []),
+            ("USD", "8400.00", []),
+        ],
+    ),
+    (
+        "Tokyo Games",
+        "JP",
+        "finix",
+        [
+            ("JPY", "1250000", [("1249000", "Chargeback 88213")]),
+            ("USD", "990.10", []),
+            ("KWD", "1234.567", []),
+        ],
+    ),
+    (
+        "Nicosia Travel",
+        "CY",
+        "payop",
+        [
+            ("EUR", "1000.50", []),
+            ("USD", "8000.50", []),
+        ],
+    ),
+    (
+        "Kuwait Exchange",
+        "KW",
+        None,
+        [
+            ("KWD", "15000.125", [("14990.125", "Manual correction after audit")]),
+            ("USD", "-120.00", []),
+        ],
+    ),
     ("Accra Mobile Money", "GH", None, [("GHS", "780.40", []), ("USD", "0.00", [])]),
     ("Nairobi Tickets", "KE", None, [("KES", "250000.00", [])]),
     ("London Subscriptions", "GB", None, []),
@@ -67,7 +92,12 @@ FEE_PROFILE_SERVICES = {"Berlin Marketplace", "Lagos Retail", "Kuwait Exchange"}
 # service: [(currency, amount, destination, transitions applied in order)]
 DEMO_PAYOUTS = {
     "Berlin Marketplace": [
-        ("EUR", "1200.00", "IBAN DE89 3704 0044 0532 0130 00 (supplier)", [payout_process, payout_pay]),
+        (
+            "EUR",
+            "1200.00",
+            "IBAN DE89 3704 0044 0532 0130 00 (supplier)",
+            [payout_process, payout_pay],
+        ),
         ("EUR", "350.00", "IBAN DE44 5001 0517 5407 3249 31 (refund batch)", [payout_process]),
         ("USD", "500.00", "ACH 021000021 / 1234567890", []),
     ],
@@ -111,7 +141,11 @@ class Command(BaseCommand):
             if user is None or username not in known:
                 password = secrets.token_urlsafe(9)
                 if user is None:
-                    user = User(username=username, is_staff=(role == "admin"), is_superuser=(role == "admin"))
+                    user = User(
+                        username=username,
+                        is_staff=(role == "admin"),
+                        is_superuser=(role == "admin"),
+                    )
                 user.set_password(password)
                 user.save()
                 known[username] = password
@@ -130,10 +164,22 @@ class Command(BaseCommand):
             description="Default pricing for marketplace merchants.",
             actor=actor,
             rules=[
-                {"operation": "payout", "currency": "", "percentage": "1.5", "fixed_amount": "0.25",
-                 "minimum_fee": "0.50"},
-                {"operation": "payout", "currency": "EUR", "percentage": "1.5", "fixed_amount": "0.25",
-                 "minimum_fee": "0.50", "maximum_fee": "25.00", "minimum_payout_amount": "10.00"},
+                {
+                    "operation": "payout",
+                    "currency": "",
+                    "percentage": "1.5",
+                    "fixed_amount": "0.25",
+                    "minimum_fee": "0.50",
+                },
+                {
+                    "operation": "payout",
+                    "currency": "EUR",
+                    "percentage": "1.5",
+                    "fixed_amount": "0.25",
+                    "minimum_fee": "0.50",
+                    "maximum_fee": "25.00",
+                    "minimum_payout_amount": "10.00",
+                },
                 {"operation": "payin", "currency": "", "percentage": "2.9", "fixed_amount": "0.30"},
                 {"operation": "refund", "currency": "", "percentage": "0", "fixed_amount": "0.15"},
             ],
@@ -142,21 +188,31 @@ class Command(BaseCommand):
             service = service_actions.service_create(name=name, country=country, actor=actor)
             for currency, opening, changes in balances:
                 actions.balance_create(
-                    service=service, currency=currency, amount=Decimal(opening), actor=actor,
+                    service=service,
+                    currency=currency,
+                    amount=Decimal(opening),
+                    actor=actor,
                     reason="Opening amount",
                 )
                 for amount, reason in changes:
                     balance = service.balances.get(currency=currency)
                     actions.balance_update(
-                        service=service, currency=currency, amount=Decimal(amount),
-                        expected_version=balance.version, actor=actor, reason=reason,
+                        service=service,
+                        currency=currency,
+                        amount=Decimal(amount),
+                        expected_version=balance.version,
+                        actor=actor,
+                        reason=reason,
                     )
             if name in FEE_PROFILE_SERVICES:
                 service_fee_profile_set(service=service, profile=standard, actor=actor)
             for currency, amount, destination, steps in DEMO_PAYOUTS.get(name, []):
                 payout, _ = payout_create(
-                    service=service, currency=currency, amount=Decimal(amount),
-                    destination=destination, actor=actor,
+                    service=service,
+                    currency=currency,
+                    amount=Decimal(amount),
+                    destination=destination,
+                    actor=actor,
                 )
                 for step in steps:
                     step(payout=payout, actor=actor)

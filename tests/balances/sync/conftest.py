@@ -28,7 +28,9 @@ def _fast_retries(settings):
 def connect(admin):
     """Connect a service to a provider at ``base_url`` (SyncPay by default)."""
 
-    def _connect(service, base_url, *, kind="syncpay", credentials=None, options=None, create_missing=False):
+    def _connect(
+        service, base_url, *, kind="syncpay", credentials=None, options=None, create_missing=False
+    ):
         return connection_save(
             service=service,
             kind=kind,

@@ -26,13 +26,17 @@ def connections(db, provider, connect):
 
 
 def _queued_with(django_capture_on_commit_callbacks, **kwargs):
-    with mock.patch("balances.tasks.sync_service.apply_async") as apply_async:
-        with django_capture_on_commit_callbacks(execute=True):
-            count = sync_schedule_due(**kwargs)
+    with (
+        mock.patch("balances.tasks.sync_service.apply_async") as apply_async,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        count = sync_schedule_due(**kwargs)
     return count, apply_async
 
 
-def test_due_connections_get_one_run_each_with_jittered_start(connections, django_capture_on_commit_callbacks, settings):
+def test_due_connections_get_one_run_each_with_jittered_start(
+    connections, django_capture_on_commit_callbacks, settings
+):
     settings.SYNC_SCHEDULER_TICK_SECONDS = 60
     count, apply_async = _queued_with(django_capture_on_commit_callbacks)
     assert count == 4
@@ -41,7 +45,9 @@ def test_due_connections_get_one_run_each_with_jittered_start(connections, djang
     assert all(0 <= c <= 60 for c in countdowns) and len(set(countdowns)) > 1
 
 
-def test_next_run_is_the_interval_plus_or_minus_ten_percent(connections, django_capture_on_commit_callbacks, settings):
+def test_next_run_is_the_interval_plus_or_minus_ten_percent(
+    connections, django_capture_on_commit_callbacks, settings
+):
     settings.SYNC_INTERVAL_MINUTES = 15
     before = timezone.now()
     _queued_with(django_capture_on_commit_callbacks)
@@ -50,10 +56,16 @@ def test_next_run_is_the_interval_plus_or_minus_ten_percent(connections, django_
         assert 15 * 60 * 0.9 - 1 <= delta <= 15 * 60 * 1.1 + 1
 
 
-def test_not_due_paused_closed_and_busy_services_are_skipped(connections, django_capture_on_commit_callbacks):
+def test_not_due_paused_closed_and_busy_services_are_skipped(
+    connections, django_capture_on_commit_callbacks
+):
     not_due, paused, closed, busy = connections
-    ProviderConnection.objects.filter(pk=not_due.pk).update(next_sync_at=timezone.now() + timedelta(minutes=5))
-    ProviderConnection.objects.filter(pk=paused.pk).update(paused_at=timezone.now(), paused_reason="x")
+    ProviderConnection.objects.filter(pk=not_due.pk).update(
+        next_sync_at=timezone.now() + timedelta(minutes=5)
+    )
+    ProviderConnection.objects.filter(pk=paused.pk).update(
+        paused_at=timezone.now(), paused_reason="x"
+    )
     Service.objects.filter(pk=closed.service_id).update(status="closed")
     sync_request(service=busy.service, trigger="button")  # still queued: a slow provider
     count, _ = _queued_with(django_capture_on_commit_callbacks)
@@ -61,7 +73,9 @@ def test_not_due_paused_closed_and_busy_services_are_skipped(connections, django
     assert SyncRun.objects.filter(trigger="schedule").count() == 0
 
 
-def test_two_schedulers_never_queue_a_connection_twice(connections, django_capture_on_commit_callbacks):
+def test_two_schedulers_never_queue_a_connection_twice(
+    connections, django_capture_on_commit_callbacks
+):
     first, _ = _queued_with(django_capture_on_commit_callbacks)
     second, _ = _queued_with(django_capture_on_commit_callbacks)
     assert (first, second) == (4, 0)
@@ -72,7 +86,9 @@ def test_abandoned_runs_are_closed_so_the_service_can_sync_again(connections):
     service = connections[0].service
     run = sync_request(service=service, trigger="schedule")
     long_ago = timezone.now() - abandoned_after() - timedelta(minutes=1)
-    SyncRun.objects.filter(pk=run.pk).update(status="running", started_at=long_ago, created_at=long_ago)
+    SyncRun.objects.filter(pk=run.pk).update(
+        status="running", started_at=long_ago, created_at=long_ago
+    )
     fresh = sync_request(service=connections[1].service, trigger="schedule")
     assert sync_reap_abandoned() == 1
     run.refresh_from_db()

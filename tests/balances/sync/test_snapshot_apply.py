@@ -46,7 +46,9 @@ def setup(db, operator):
         connection = ProviderConnection.objects.create(
             service=service, kind=kind, create_missing_balances=create_missing
         )
-        run = SyncRun.objects.create(service=service, provider_kind=kind, trigger="command", status="running")
+        run = SyncRun.objects.create(
+            service=service, provider_kind=kind, trigger="command", status="running"
+        )
         return service, connection, run
 
     return _setup
@@ -72,7 +74,11 @@ def test_changed_values_write_history_with_the_sync_as_actor(setup):
         snapshot=snap("payop", fig("EUR", "1000.50", "50.00", "200.00", referral=D("15.00"))),
     )
     balance = Balance.objects.get(service=service)
-    assert (balance.available, balance.pending, balance.reserved) == (D("1000.50"), D("50.00"), D("200.00"))
+    assert (balance.available, balance.pending, balance.reserved) == (
+        D("1000.50"),
+        D("50.00"),
+        D("200.00"),
+    )
     assert balance.version == 2
     assert balance.updated_by_label == "sync:payop"
     change = BalanceChange.objects.filter(service=service, kind="synced").get()
@@ -91,7 +97,9 @@ def test_changed_values_write_history_with_the_sync_as_actor(setup):
 def test_reported_currency_without_balance_is_skipped_and_listed(setup):
     service, connection, run = setup()
     snapshot_apply(
-        run=run, connection=connection, snapshot=snap("syncpay", fig("EUR", "100.00"), fig("NGN", "5000.00"))
+        run=run,
+        connection=connection,
+        snapshot=snap("syncpay", fig("EUR", "100.00"), fig("NGN", "5000.00")),
     )
     assert not Balance.objects.filter(service=service, currency="NGN").exists()
     run.refresh_from_db()
@@ -109,7 +117,11 @@ def test_reported_currency_is_created_when_create_missing_is_on(setup):
     created = Balance.objects.get(service=service, currency="USDT_TRC20")
     assert created.available == D("0.12345678")
     history = BalanceChange.objects.get(service=service, currency="USDT_TRC20")
-    assert (history.kind, history.actor_label, history.balance_id) == ("created", "sync:syncpay", created.pk)
+    assert (history.kind, history.actor_label, history.balance_id) == (
+        "created",
+        "sync:syncpay",
+        created.pk,
+    )
     run.refresh_from_db()
     assert run.created_count == 1
 
@@ -139,8 +151,12 @@ def test_other_providers_leave_unreported_currency_unchanged_and_list_it(setup, 
 def test_replacing_a_value_set_by_hand_is_said(setup, operator):
     service, connection, run = setup()
     balance_update(
-        service=service, currency="EUR", amount=D("150.00"), expected_version=1,
-        actor=Actor.for_user(operator), reason="manual fix",
+        service=service,
+        currency="EUR",
+        amount=D("150.00"),
+        expected_version=1,
+        actor=Actor.for_user(operator),
+        reason="manual fix",
     )
     snapshot_apply(run=run, connection=connection, snapshot=snap("syncpay", fig("EUR", "90.00")))
     run.refresh_from_db()
@@ -154,12 +170,18 @@ def test_edit_after_the_versions_were_read_aborts_the_apply(setup, operator):
     service, connection, run = setup()
     expected = {"EUR": 1}
     balance_update(
-        service=service, currency="EUR", amount=D("150.00"), expected_version=1,
-        actor=Actor.for_user(operator), reason="while the provider was read",
+        service=service,
+        currency="EUR",
+        amount=D("150.00"),
+        expected_version=1,
+        actor=Actor.for_user(operator),
+        reason="while the provider was read",
     )
     with pytest.raises(ConcurrentEdit):
         snapshot_apply(
-            run=run, connection=connection, snapshot=snap("syncpay", fig("EUR", "90.00")),
+            run=run,
+            connection=connection,
+            snapshot=snap("syncpay", fig("EUR", "90.00")),
             expected_versions=expected,
         )
     assert Balance.objects.get(service=service).available == D("150.00")
@@ -176,20 +198,44 @@ def test_apply_is_all_or_nothing(setup, monkeypatch):
     monkeypatch.setattr(BalanceChange.objects, "bulk_create", broken)
     with pytest.raises(RuntimeError):
         snapshot_apply(
-            run=run, connection=connection,
+            run=run,
+            connection=connection,
             snapshot=snap("syncpay", fig("EUR", "5.00"), fig("USD", "6.00")),
         )
     assert sorted(Balance.objects.filter(service=service).values_list("available", flat=True)) == [
-        D("1.00"), D("2.00"),
+        D("1.00"),
+        D("2.00"),
     ]
     run.refresh_from_db()
     assert run.status == "running"
 
 
 def _apply_queries(setup, count: int) -> int:
-    codes = ["AED", "AUD", "BRL", "CAD", "CHF", "CNY", "CZK", "DKK", "EUR", "GBP",
-             "HKD", "HUF", "INR", "JPY", "KWD", "MXN", "NGN", "NOK", "PLN", "USD"][:count]
-    service, connection, run = setup(balances=[(c, "1") for c in codes[: count // 2]], create_missing=True)
+    codes = [
+        "AED",
+        "AUD",
+        "BRL",
+        "CAD",
+        "CHF",
+        "CNY",
+        "CZK",
+        "DKK",
+        "EUR",
+        "GBP",
+        "HKD",
+        "HUF",
+        "INR",
+        "JPY",
+        "KWD",
+        "MXN",
+        "NGN",
+        "NOK",
+        "PLN",
+        "USD",
+    ][:count]
+    _service, connection, run = setup(
+        balances=[(c, "1") for c in codes[: count // 2]], create_missing=True
+    )
     snapshot = snap("syncpay", *[fig(c, "7") for c in codes])
     with CaptureQueriesContext(db_connection) as ctx:
         snapshot_apply(run=run, connection=connection, snapshot=snapshot, expected_versions=None)

@@ -24,7 +24,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def service(operator):
     service = ServiceFactory(name="Race Ltd")
-    balance_create(service=service, currency="EUR", amount=D("100.00"), actor=Actor.for_user(operator))
+    balance_create(
+        service=service, currency="EUR", amount=D("100.00"), actor=Actor.for_user(operator)
+    )
     return service
 
 
@@ -34,7 +36,9 @@ def _queued_run(service) -> SyncRun:
     return SyncRun.objects.create(service=service, provider_kind="syncpay", trigger="button")
 
 
-def test_edit_landing_during_the_fetch_makes_the_sync_fetch_again(service, provider, connect, operator):
+def test_edit_landing_during_the_fetch_makes_the_sync_fetch_again(
+    service, provider, connect, operator
+):
     provider.reply(SYNCPAY_PATH, Reply(syncpay_body(("EUR", "90.00", "0.00")), delay=0.3))
     connect(service, provider.url)
     run = _queued_run(service)
@@ -46,8 +50,12 @@ def test_edit_landing_during_the_fetch_makes_the_sync_fetch_again(service, provi
         edited.set()
         try:
             balance_update(
-                service=service, currency="EUR", amount=D("150.00"), expected_version=1,
-                actor=Actor.for_user(operator), reason="customer refund booked by hand",
+                service=service,
+                currency="EUR",
+                amount=D("150.00"),
+                expected_version=1,
+                actor=Actor.for_user(operator),
+                reason="customer refund booked by hand",
             )
         finally:
             db_connection.close()  # this runs in the server's thread
@@ -60,9 +68,9 @@ def test_edit_landing_during_the_fetch_makes_the_sync_fetch_again(service, provi
     balance = Balance.objects.get(service=service)
     assert balance.available == D("90.00")
     kinds = list(
-        BalanceChange.objects.filter(service=service).order_by("created_at", "id").values_list(
-            "kind", "actor_label", "old_available", "new_available"
-        )
+        BalanceChange.objects.filter(service=service)
+        .order_by("created_at", "id")
+        .values_list("kind", "actor_label", "old_available", "new_available")
     )
     assert kinds == [
         ("created", operator.username, None, D("100.00")),
@@ -82,14 +90,20 @@ def test_edit_opened_before_a_sync_is_refused_after_it(service, provider, connec
 
     with pytest.raises(StaleVersion) as exc:
         balance_update(
-            service=service, currency="EUR", amount=D("150.00"), expected_version=opened_at_version,
-            actor=Actor.for_user(operator), reason="too late",
+            service=service,
+            currency="EUR",
+            amount=D("150.00"),
+            expected_version=opened_at_version,
+            actor=Actor.for_user(operator),
+            reason="too late",
         )
     assert "90.00" in exc.value.message
     assert Balance.objects.get(service=service).available == D("90.00")
 
 
-def test_edit_racing_the_apply_waits_for_the_row_lock_and_is_refused(service, provider, connect, operator):
+def test_edit_racing_the_apply_waits_for_the_row_lock_and_is_refused(
+    service, provider, connect, operator
+):
     """Both commit paths lock the row: whichever commits second sees the other's version."""
     provider.reply(SYNCPAY_PATH, Reply(syncpay_body(("EUR", "90.00", "0.00"))))
     connect(service, provider.url)
@@ -106,8 +120,12 @@ def test_edit_racing_the_apply_waits_for_the_row_lock_and_is_refused(service, pr
         barrier.wait()
         try:
             balance_update(
-                service=service, currency="EUR", amount=D("150.00"), expected_version=1,
-                actor=Actor.for_user(operator), reason="racing",
+                service=service,
+                currency="EUR",
+                amount=D("150.00"),
+                expected_version=1,
+                actor=Actor.for_user(operator),
+                reason="racing",
             )
             results["edit"] = "saved"
         except StaleVersion:

@@ -26,12 +26,18 @@ D = Decimal
 def service(db, operator):
     service = ServiceFactory(name="Lagos Retail")
     for currency, amount in (("USD", "1000.00"), ("NGN", "5.00")):
-        balance_create(service=service, currency=currency, amount=D(amount), actor=Actor.for_user(operator))
+        balance_create(
+            service=service, currency=currency, amount=D(amount), actor=Actor.for_user(operator)
+        )
     return service
 
 
-def test_successful_run_records_counts_timings_and_connection_state(service, provider, connect, run_now, operator):
-    provider.reply(SYNCPAY_PATH, Reply(syncpay_body(("USD", "1250.50", "125.00"), ("NGN", "5.00", "0.00"))))
+def test_successful_run_records_counts_timings_and_connection_state(
+    service, provider, connect, run_now, operator
+):
+    provider.reply(
+        SYNCPAY_PATH, Reply(syncpay_body(("USD", "1250.50", "125.00"), ("NGN", "5.00", "0.00")))
+    )
     connection = connect(service, provider.url)
     run = run_now(service, user=operator)
     assert run.status == "succeeded"
@@ -82,7 +88,9 @@ def test_server_error_is_retried_then_succeeds(service, provider, connect, run_n
     assert provider.hits(SYNCPAY_PATH) == 3
 
 
-def test_timeouts_are_retried_up_to_the_limit_then_fail(service, provider, connect, run_now, settings):
+def test_timeouts_are_retried_up_to_the_limit_then_fail(
+    service, provider, connect, run_now, settings
+):
     settings.PROVIDER_HTTP_TIMEOUT = 0.2
     settings.SYNC_MAX_ATTEMPTS = 3
     provider.reply(SYNCPAY_PATH, Reply(syncpay_body(), delay=1.0))
@@ -92,7 +100,9 @@ def test_timeouts_are_retried_up_to_the_limit_then_fail(service, provider, conne
     assert run.attempts == 3
 
 
-def test_malformed_response_fails_as_bad_response_and_changes_nothing(service, provider, connect, run_now):
+def test_malformed_response_fails_as_bad_response_and_changes_nothing(
+    service, provider, connect, run_now
+):
     provider.reply(SYNCPAY_PATH, Reply('{"success": true, "balances": [{"currency": "USD"'))
     connect(service, provider.url)
     run = run_now(service)
@@ -113,7 +123,11 @@ def test_retry_delay_backs_off_with_jitter_and_honours_retry_after(settings):
 def test_rate_limited_response_is_retried_after_retry_after(service, provider, connect, run_now):
     provider.reply(
         SYNCPAY_PATH,
-        Reply({"error": {"code": "RATE_LIMITED", "message": "Slow down"}}, status=429, headers={"Retry-After": "0"}),
+        Reply(
+            {"error": {"code": "RATE_LIMITED", "message": "Slow down"}},
+            status=429,
+            headers={"Retry-After": "0"},
+        ),
         Reply(syncpay_body(("USD", "1.00", "0.00"), ("NGN", "5.00", "0.00"))),
     )
     connect(service, provider.url)

@@ -23,7 +23,9 @@ D = Decimal
 @pytest.fixture
 def service(db, operator):
     service = ServiceFactory(name="Lagos Retail")
-    balance_create(service=service, currency="USD", amount=D("1000.00"), actor=Actor.for_user(operator))
+    balance_create(
+        service=service, currency="USD", amount=D("1000.00"), actor=Actor.for_user(operator)
+    )
     return service
 
 
@@ -51,7 +53,9 @@ def url(service, name):
     ("role", "status"),
     [("anonymous", 302), ("nobody", 403), ("viewer", 403), ("operator", 302), ("admin", 302)],
 )
-def test_update_balances_permissions(clients, connected, role, status, django_capture_on_commit_callbacks):
+def test_update_balances_permissions(
+    clients, connected, role, status, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         response = clients[role].post(url(connected, "sync"))
     assert response.status_code == status
@@ -96,7 +100,9 @@ def test_htmx_status_polls_while_active_and_refreshes_cards_when_done(clients, c
     from balances.actions.sync import sync_execute
 
     sync_execute(run_public_id=run.public_id)
-    response = client.get(url(connected, "status") + f"?run={run.public_id}", HTTP_HX_REQUEST="true")
+    response = client.get(
+        url(connected, "status") + f"?run={run.public_id}", HTTP_HX_REQUEST="true"
+    )
     body = response.content.decode()
     assert "every 1s" not in body
     assert 'id="balance-cards" hx-swap-oob="true"' in body
@@ -119,7 +125,9 @@ def test_second_click_says_a_sync_is_already_running(clients, connected):
     assert SyncRun.objects.filter(service=connected).count() == 1
 
 
-def test_failed_run_is_explained_in_words(clients, service, provider, connect, django_capture_on_commit_callbacks):
+def test_failed_run_is_explained_in_words(
+    clients, service, provider, connect, django_capture_on_commit_callbacks
+):
     provider.reply(SYNCPAY_PATH, SYNCPAY_UNAUTHORIZED)
     connect(service, provider.url)
     with django_capture_on_commit_callbacks(execute=True):
@@ -142,8 +150,12 @@ def test_sync_runs_pages(clients, connected, run_now):
 
 def test_run_result_says_it_replaced_a_manual_value(clients, connected, run_now, operator):
     balance_update(
-        service=connected, currency="USD", amount=D("999.00"), expected_version=1,
-        actor=Actor.for_user(operator), reason="by hand",
+        service=connected,
+        currency="USD",
+        amount=D("999.00"),
+        expected_version=1,
+        actor=Actor.for_user(operator),
+        reason="by hand",
     )
     run = run_now(connected)
     detail = clients["viewer"].get(f"{url(connected, 'runs')}{run.public_id}/").content.decode()
@@ -156,9 +168,13 @@ def test_stale_balance_is_marked_on_its_card(clients, connected, settings):
 
     from django.utils import timezone
 
-    Balance.objects.filter(service=connected).update(last_synced_at=timezone.now() - timedelta(minutes=31))
+    Balance.objects.filter(service=connected).update(
+        last_synced_at=timezone.now() - timedelta(minutes=31)
+    )
     assert ">stale<" in clients["viewer"].get(url(connected, "list")).content.decode()
-    Balance.objects.filter(service=connected).update(last_synced_at=timezone.now() - timedelta(minutes=29))
+    Balance.objects.filter(service=connected).update(
+        last_synced_at=timezone.now() - timedelta(minutes=29)
+    )
     assert ">stale<" not in clients["viewer"].get(url(connected, "list")).content.decode()
 
 
@@ -174,7 +190,8 @@ def test_services_list_and_details_show_sync_state(clients, connected, run_now):
 
 
 @pytest.mark.parametrize(
-    ("role", "status"), [("anonymous", 302), ("nobody", 403), ("viewer", 403), ("operator", 403), ("admin", 200)]
+    ("role", "status"),
+    [("anonymous", 302), ("nobody", 403), ("viewer", 403), ("operator", 403), ("admin", 200)],
 )
 def test_provider_page_permissions(clients, connected, role, status):
     assert clients[role].get(url(connected, "provider")).status_code == status
@@ -185,12 +202,18 @@ def test_provider_page_permissions(clients, connected, role, status):
 
 def test_secrets_are_never_rendered(clients, connected, superuser):
     admin_client = clients["admin"]
-    for page in (url(connected, "provider"), f"/services/{connected.public_id}/", url(connected, "list")):
+    for page in (
+        url(connected, "provider"),
+        f"/services/{connected.public_id}/",
+        url(connected, "list"),
+    ):
         assert SYNCPAY_KEY not in admin_client.get(page).content.decode()
     root = Client()
     root.force_login(superuser)
     connection = ProviderConnection.objects.get(service=connected)
-    admin_page = root.get(f"/admin/services/providerconnection/{connection.pk}/change/").content.decode()
+    admin_page = root.get(
+        f"/admin/services/providerconnection/{connection.pk}/change/"
+    ).content.decode()
     assert SYNCPAY_KEY not in admin_page
     assert connection.credentials_encrypted and SYNCPAY_KEY not in connection.credentials_encrypted
 
@@ -198,7 +221,12 @@ def test_secrets_are_never_rendered(clients, connected, superuser):
 def test_saving_with_blank_secret_keeps_the_stored_one(clients, connected, provider):
     response = clients["admin"].post(
         url(connected, "provider"),
-        {"kind": "syncpay", "base_url": provider.url, "syncpay_api_key": "", "create_missing_balances": "on"},
+        {
+            "kind": "syncpay",
+            "base_url": provider.url,
+            "syncpay_api_key": "",
+            "create_missing_balances": "on",
+        },
     )
     assert response.status_code == 302
     connection = ProviderConnection.objects.get(service=connected)
@@ -207,14 +235,18 @@ def test_saving_with_blank_secret_keeps_the_stored_one(clients, connected, provi
 
 
 def test_connecting_a_provider_requires_its_credentials(clients, service):
-    response = clients["admin"].post(url(service, "provider"), {"kind": "wise", "wise_profile_id": "123"})
+    response = clients["admin"].post(
+        url(service, "provider"), {"kind": "wise", "wise_profile_id": "123"}
+    )
     assert response.status_code == 400
     assert "wise needs apiToken" in response.content.decode()
     assert not ProviderConnection.objects.filter(service=service).exists()
 
 
 def test_bad_syncpay_key_is_refused_with_a_field_error(clients, service):
-    response = clients["admin"].post(url(service, "provider"), {"kind": "syncpay", "syncpay_api_key": "pk_live_x"})
+    response = clients["admin"].post(
+        url(service, "provider"), {"kind": "syncpay", "syncpay_api_key": "pk_live_x"}
+    )
     assert response.status_code == 400
     assert "starts with sk_test_ or sk_live_" in response.content.decode()
 
@@ -236,7 +268,8 @@ def test_test_connection_shows_the_diff_and_writes_nothing(clients, connected, p
 def test_test_connection_explains_a_failure(clients, service, provider):
     provider.reply(SYNCPAY_PATH, SYNCPAY_UNAUTHORIZED)
     response = clients["admin"].post(
-        url(service, "test"), {"kind": "syncpay", "base_url": provider.url, "syncpay_api_key": "sk_live_wrong123"}
+        url(service, "test"),
+        {"kind": "syncpay", "base_url": provider.url, "syncpay_api_key": "sk_live_wrong123"},
     )
     page = response.content.decode()
     assert "Test connection failed" in page and "Invalid API key" in page
