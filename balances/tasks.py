@@ -8,6 +8,7 @@ import time
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.db import close_old_connections
 
 from balances.actions.sync import run_fail, sync_execute
 from balances.actions.sync_schedule import sync_reap_abandoned, sync_schedule_due
@@ -25,13 +26,16 @@ log = logging.getLogger(__name__)
     max_retries=None,
     ignore_result=True,
 )
-def sync_service(self, run_public_id: str) -> str:
+def sync_service(self, run_public_id: str, service_id: int | None = None) -> str:
     """Execute one sync run.  Safe to deliver twice: an ended run is left alone, and a run
     another worker holds the lock for is retried later."""
+    if not self.request.is_eager:
+        # The connection is reused across tasks (CELERY_DB_REUSE_MAX): drop it if it broke.
+        close_old_connections()
     spent = 0.0
     while True:
         try:
-            outcome = sync_execute(run_public_id=run_public_id)
+            outcome = sync_execute(run_public_id=run_public_id, service_id=service_id)
         except SoftTimeLimitExceeded:
             run = SyncRun.objects.filter(public_id=run_public_id).first()
             if run is not None:

@@ -251,11 +251,24 @@ PROVIDER_SANDBOXES = env_bool("PROVIDER_SANDBOXES", EMBEDDED)
 # Requests allowed per provider across all workers: (requests, per seconds).  Payop documents
 # 10 requests per minute per IP; the others publish no figure, so ours are polite guesses.
 PROVIDER_RATE_LIMITS = {
-    "payop": (env_int("PAYOP_RATE_LIMIT_PER_MINUTE", 10), 60),
-    "syncpay": (env_int("SYNCPAY_RATE_LIMIT_PER_MINUTE", 600), 60),
-    "finix": (env_int("FINIX_RATE_LIMIT_PER_MINUTE", 600), 60),
-    "wise": (env_int("WISE_RATE_LIMIT_PER_MINUTE", 600), 60),
+    "payop": (env_int("PAYOP_RATE_LIMIT_PER_MINUTE", 10), 60.0),
+    "syncpay": (env_int("SYNCPAY_RATE_LIMIT_PER_MINUTE", 600), 60.0),
+    "finix": (env_int("FINIX_RATE_LIMIT_PER_MINUTE", 600), 60.0),
+    "wise": (env_int("WISE_RATE_LIMIT_PER_MINUTE", 600), 60.0),
 }
+# Any window: PROVIDER_RATE_LIMITS="payop=10/60,wise=100/10" (requests/seconds) overrides.
+for _item in env_list("PROVIDER_RATE_LIMITS", []):
+    try:
+        _kind, _spec = _item.split("=", 1)
+        _count, _seconds = _spec.split("/", 1)
+        PROVIDER_RATE_LIMITS[_kind.strip()] = (int(_count), float(_seconds))
+    except ValueError as exc:
+        raise ImproperlyConfigured(
+            f"PROVIDER_RATE_LIMITS entries look like payop=10/60, not {_item!r}."
+        ) from exc
+# A sync waits this long for a free slot, then is postponed through Celery instead of
+# holding a worker.
+PROVIDER_RATE_LIMIT_MAX_WAIT = float(os.environ.get("PROVIDER_RATE_LIMIT_MAX_WAIT", "5"))
 
 CELERY_BROKER_URL = REDIS_URL
 CELERY_TASK_ALWAYS_EAGER = TASKS_IN_PROCESS
@@ -269,8 +282,16 @@ CELERY_TASK_SOFT_TIME_LIMIT = SYNC_TASK_TIME_LIMIT - 30
 # Longer than the longest task, so that an unacknowledged task is never handed out twice
 # while it is still running.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", SYNC_TASK_TIME_LIMIT * 4)
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", SYNC_TASK_TIME_LIMIT * 4),
+    # How soon a running worker puts back the task of a worker that died: kombu sweeps every
+    # interval x throttle seconds (100 s by default); every 10 s here.
+    "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_SECONDS", 10),
+    "unacked_restore_throttle": 1,
 }
+# Celery's Django fix-up closes the database connection around every task unless this is
+# set; a sync then pays for a new PostgreSQL connection each time.  The task itself drops a
+# connection that went bad (close_old_connections), so reusing it is safe.
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 100)
 # A sync holds its service's lock at most this long; a worker that dies holding it frees the
 # service after this time.
 SYNC_LOCK_TTL_SECONDS = env_int("SYNC_LOCK_TTL_SECONDS", SYNC_TASK_TIME_LIMIT + 30)

@@ -199,3 +199,11 @@ def test_credentials_never_reach_logs_or_results(service, provider, connect, run
         assert SYNCPAY_KEY not in run.error_message
         assert SYNCPAY_KEY not in str(run.result)
     assert SyncRun.objects.count() == 2
+
+
+def test_retry_delay_stays_well_inside_the_visibility_timeout(settings):
+    settings.SYNC_RETRY_BASE_SECONDS = 5
+    settings.SYNC_RETRY_MAX_SECONDS = 3000
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 1200}
+    assert max(retry_delay(20, None) for _ in range(50)) <= 600
+    assert retry_delay(1, 5000.0) <= 600
