@@ -7,6 +7,7 @@ one :class:`Snapshot` or raises :class:`ProviderError`.  Adapters never touch th
 
 from __future__ import annotations
 
+import abc
 import enum
 import re
 from collections.abc import Iterable, Mapping
@@ -109,7 +110,7 @@ class Snapshot:
         return {f.currency: f for f in self.figures}
 
 
-class ProviderAdapter:
+class ProviderAdapter(abc.ABC):
     """Base of the four adapters.  Subclasses set ``kind`` and implement ``fetch_snapshot``."""
 
     kind: ClassVar[str]
@@ -117,8 +118,10 @@ class ProviderAdapter:
     default_base_url: ClassVar[str]
     credential_fields: ClassVar[tuple[str, ...]]
 
+    @abc.abstractmethod
     def fetch_snapshot(self, config: ConnectionConfig) -> Snapshot:
-        raise NotImplementedError
+        """Fetch the provider's balances once and return them as one snapshot, or raise
+        :class:`ProviderError`."""
 
     @classmethod
     def validate_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
