@@ -245,7 +245,7 @@ SYNC_MAX_ATTEMPTS = env_int("SYNC_MAX_ATTEMPTS", 5)
 SYNC_RETRY_BASE_SECONDS = float(os.environ.get("SYNC_RETRY_BASE_SECONDS", "5"))
 SYNC_RETRY_MAX_SECONDS = float(os.environ.get("SYNC_RETRY_MAX_SECONDS", "300"))
 # In-process mode has no worker to come back later: a retry waits at most this long inline.
-SYNC_INLINE_RETRY_BUDGET_SECONDS = float(os.environ.get("SYNC_INLINE_RETRY_BUDGET_SECONDS", "20"))
+SYNC_INLINE_RETRY_BUDGET_SECONDS = float(os.environ.get("SYNC_INLINE_RETRY_BUDGET_SECONDS", "10"))
 PROVIDER_HTTP_TIMEOUT = float(os.environ.get("PROVIDER_HTTP_TIMEOUT", "10"))
 PROVIDER_SANDBOXES = env_bool("PROVIDER_SANDBOXES", EMBEDDED)
 # Requests allowed per provider across all workers: (requests, per seconds).  Payop documents

@@ -38,6 +38,7 @@ class SyncStartView(ApiView):
     def post(self, request: Request, serviceId: str) -> Response:
         service = service_by_public_id(serviceId)
         run = sync_request(service=service, trigger=SyncRun.Trigger.API, user=request.user)
+        run.refresh_from_db()  # with in-process tasks the run has already ended
         run.service = service
         return Response(
             s.SyncRunOut(run).data,
