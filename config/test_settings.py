@@ -24,3 +24,9 @@ from config.settings import *  # noqa: F403
 
 # Hashing passwords at production strength would dominate the suite's run time.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# A test database of its own per run, so that two runs on one machine (a developer's and
+# CI's, say) never drop each other's database.  pytest-django drops it at the end.
+DATABASES["default"]["TEST"] = {  # noqa: F405
+    "NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"  # noqa: F405
+}
