@@ -172,3 +172,15 @@ def api_clients(anonymous_api, bad_key_api, read_only_api, viewer_api, operator_
         "operator": operator_api,
         "admin": admin_api,
     }
+
+
+@pytest.fixture(autouse=True)
+def _celery_left_as_found():
+    """Tests run Celery tasks in-process; a test that points the app at a worker must put it
+    back, or every later test would queue tasks that nobody runs."""
+    from config.celery import app
+
+    before = (app.conf.task_always_eager, app.conf.broker_url)
+    yield
+    after = (app.conf.task_always_eager, app.conf.broker_url)
+    assert after == before, f"this test left the Celery app changed: {before} -> {after}"

@@ -82,10 +82,12 @@ def celery_app(settings, worker_redis) -> Iterator[Any]:
     from config.celery import app
 
     flush_redis(worker_redis)
-    settings.TASKS_IN_PROCESS = False
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    settings.REDIS_URL = settings.CELERY_BROKER_URL = worker_redis
+    # publishing_to() first: it saves the app's configuration as it is (eager, the test
+    # Redis) and restores exactly that afterwards, whatever the settings fixture does.
     with publishing_to(app, worker_redis):
+        settings.TASKS_IN_PROCESS = False
+        settings.CELERY_TASK_ALWAYS_EAGER = False
+        settings.REDIS_URL = settings.CELERY_BROKER_URL = worker_redis
         yield app
 
 
