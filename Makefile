@@ -39,7 +39,7 @@ format: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check --fix .
 
 worker: $(VENV)/.installed-run
-	$(VENV)/bin/celery -A config worker --loglevel=INFO --pool=threads --concurrency=$${CELERY_CONCURRENCY:-16}
+	$(VENV)/bin/celery -A config worker --loglevel=INFO --pool=threads --concurrency=$${CELERY_CONCURRENCY:-8}
 
 beat: $(VENV)/.installed-run
 	$(VENV)/bin/celery -A config beat --loglevel=INFO

@@ -3,15 +3,16 @@ Celery workers; prints the wall time against the lower bound N·L/C and the SQL 
 service sync.
 
     .venv/bin/python benchmarks/sync_bench.py
-    .venv/bin/python benchmarks/sync_bench.py --services 1000 --latency-ms 100 --concurrency 32
+    .venv/bin/python benchmarks/sync_bench.py --services 1000 --latency-ms 100 --concurrency 8
     .venv/bin/python benchmarks/sync_bench.py --workers 1 --pool prefork --concurrency 16
-    .venv/bin/python benchmarks/sync_bench.py --db-reuse-max 1000     # an experiment, see below
+    .venv/bin/python benchmarks/sync_bench.py --db-reuse-max 0        # a new connection per task
     PY_SPY=/path/to/py-spy .venv/bin/python benchmarks/sync_bench.py --profile /tmp/sync
 
-The defaults are the recommended set-up for a 2-CPU host: one worker process per CPU, each
-``--pool threads --concurrency 16`` (32 syncs in flight).  Threads because a sync mostly waits
-(provider, PostgreSQL, Redis) and threads cost no memory per slot; one process per CPU because
-one process's threads share one GIL.
+The defaults are the set-up the README recommends for a 2-CPU host: one worker process per
+CPU, each ``--pool threads --concurrency 8`` (16 syncs in flight).  Threads because a sync
+mostly waits (provider, PostgreSQL, Redis) and threads cost no memory per slot; one process per
+CPU because one process's threads share one GIL.  A sync costs about 12 ms of CPU all told, so
+at 100 ms of provider latency 16 slots already keep two CPUs three-quarters busy.
 
 What happens:
 
@@ -33,10 +34,10 @@ timed separately (it is the scheduler's cost, paid before).  Production settings
 is measured.  CPU is read from /proc for the worker processes, the PostgreSQL backends of the
 benchmark database (only measurable when connections outlive a task) and the private Redis.
 
-``--db-reuse-max N`` measures one change that is not in the settings yet: Celery's Django
-fix-up closes every database connection before and after every task unless
-``CELERY_DB_REUSE_MAX`` is set, so by default each sync opens a new PostgreSQL connection.
-The database is left in place for inspection and dropped by the next run.
+``--db-reuse-max N`` sets ``CELERY_DB_REUSE_MAX`` for the workers: Celery's Django fix-up
+closes every database connection around every task unless it is set (the settings set 100);
+``0`` shows the cost of a new PostgreSQL connection per sync.  The database is left in place
+for inspection and dropped by the next run.
 """
 
 from __future__ import annotations
@@ -186,7 +187,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--services", type=int, default=1000)
     parser.add_argument("--latency-ms", type=float, default=100.0)
-    parser.add_argument("--concurrency", type=int, default=32, help="total, over all workers")
+    parser.add_argument("--concurrency", type=int, default=16, help="total, over all workers")
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
     parser.add_argument("--pool", default="threads", choices=["threads", "prefork"])
     parser.add_argument("--timeout", type=float, default=600.0)
@@ -194,8 +195,8 @@ def main() -> None:
         "--db-reuse-max",
         type=int,
         metavar="N",
-        help="experiment: workers keep their database connection for N tasks "
-        "(CELERY_DB_REUSE_MAX, through benchmarks/sync_settings.py)",
+        help="CELERY_DB_REUSE_MAX for the workers (default: the settings' 100); 0 reopens the "
+        "database connection for every task, for comparison",
     )
     parser.add_argument("--verbose", action="store_true", help="list the counted queries")
     parser.add_argument(
@@ -213,9 +214,8 @@ def main() -> None:
         fake_provider(args.latency_ms) as (base_url, provider),
     ):
         env = bench_env(redis_url)
-        if args.db_reuse_max:
-            env["DJANGO_SETTINGS_MODULE"] = "benchmarks.sync_settings"
-            env["BENCH_DB_REUSE_MAX"] = str(args.db_reuse_max)
+        if args.db_reuse_max is not None:
+            env["CELERY_DB_REUSE_MAX"] = str(args.db_reuse_max)
         os.environ.update(env)
         recreate_database()
         import django
@@ -297,7 +297,7 @@ def run(
     print()
     print(f"workers            {args.workers} x --pool {args.pool} --concurrency {per_worker}"
           f" (total {args.concurrency}) on {os.cpu_count()} CPUs; settings {env['DJANGO_SETTINGS_MODULE']}"
-          + (f", CELERY_DB_REUSE_MAX={args.db_reuse_max}" if args.db_reuse_max else ""))  # fmt: skip
+          + (f", CELERY_DB_REUSE_MAX={args.db_reuse_max}" if args.db_reuse_max is not None else ""))  # fmt: skip
     print(f"services           {args.services}, provider latency {args.latency_ms:g} ms")
     print(f"queued             {args.services} runs in {queued:.2f} s (sync_request + publish)")
     print(f"wall time          {wall:.2f} s")
