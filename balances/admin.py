@@ -7,7 +7,7 @@ from services.admin import ReadOnlyAdmin
 
 
 @admin.register(Balance)
-class BalanceAdmin(admin.ModelAdmin):
+class BalanceAdmin(ReadOnlyAdmin):
     """Balances are changed through the Balances pages (which keep history and versions);
     the admin shows them read-only."""
 
@@ -24,15 +24,6 @@ class BalanceAdmin(admin.ModelAdmin):
     list_filter = ("currency", "updated_by_type")
     search_fields = ("service__public_id", "service__name", "currency")
     list_select_related = ("service",)
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(BalanceChange)

@@ -14,6 +14,8 @@ from functools import cache
 import moneyed
 from django.conf import settings
 
+from balances.errors import ValidationFailed
+
 # Storage: DecimalField(max_digits=28, decimal_places=8), the finest precision of any asset.
 STORAGE_DECIMAL_PLACES = 8
 STORAGE_MAX_DIGITS = 28
@@ -136,6 +138,26 @@ def parse_amount(raw: object, currency: str) -> Decimal:
         except (InvalidOperation, ValueError):
             raise AmountError(f"{text!r} is not a number.") from None
     return check_precision(value, currency)
+
+
+def clean_code(raw: object) -> str:
+    """A currency code from an operator or a client: a known one, else ``ValidationFailed``
+    on the ``currency`` field."""
+    code = normalise_code(raw)
+    if not code:
+        raise ValidationFailed("Choose a currency.", field="currency")
+    if not is_known(code):
+        raise ValidationFailed(f"{code!r} is not a known currency.", field="currency")
+    return code
+
+
+def clean_amount(raw: object, currency: str) -> Decimal:
+    """:func:`parse_amount` for the actions: a refusal is ``ValidationFailed`` on the
+    ``amount`` field."""
+    try:
+        return parse_amount(raw, currency)
+    except AmountError as exc:
+        raise ValidationFailed(str(exc), field="amount") from None
 
 
 def from_minor_units(minor: int, currency: str) -> Decimal:

@@ -7,6 +7,7 @@ from django import forms
 
 from balances import currencies
 from balances.actions.balance import REASON_MAX_LENGTH
+from balances.errors import DomainError
 
 _GROUPED = re.compile(r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$")
 
@@ -20,6 +21,13 @@ def parse_user_amount(raw: str, currency: str) -> Decimal:
     if "," in text:
         raise currencies.AmountError("Use a point as the decimal separator, e.g. 1250.50.")
     return currencies.parse_amount(text, currency)
+
+
+def add_domain_error(form: forms.Form, exc: DomainError) -> int:
+    """Show an action's error on the form: on the field it names when the form has that
+    field, else above the form.  Returns the error's HTTP status for the page."""
+    form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+    return exc.http_status
 
 
 class AmountField(forms.CharField):

@@ -10,8 +10,6 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import cache
 
 import redis
@@ -76,17 +74,6 @@ def remaining(name: str) -> float:
     with _local_guard:
         held = _local_locks.get(name)
     return max(0.0, held[1] - time.monotonic()) if held else 0.0
-
-
-@contextmanager
-def held(name: str, ttl: float) -> Iterator[str | None]:
-    """``with held("x", 60) as token:`` — token is None when the lock was not free."""
-    token = acquire(name, ttl)
-    try:
-        yield token
-    finally:
-        if token:
-            release(name, token)
 
 
 def service_lock_name(service_id: int) -> str:

@@ -2,8 +2,7 @@
 
 Amounts are ``DecimalField(28, 8)`` next to one ``currency`` column rather than django-money
 ``MoneyField``s: a balance has three amounts (available, pending, reserved) in one currency, and
-a MoneyField per amount would add a currency column per amount that could disagree.  Money
-values for display and arithmetic are built with django-money's ``Money`` (see ``money()``).
+a MoneyField per amount would add a currency column per amount that could disagree.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-from djmoney.money import Money
 
 from balances import currencies
 from services.models import new_public_id
@@ -69,9 +67,6 @@ class Balance(models.Model):
     @property
     def currency_info(self) -> currencies.CurrencyInfo:
         return currencies.get(self.currency)
-
-    def money(self, field: str = "available") -> Money:
-        return Money(getattr(self, field), self.currency)
 
     @property
     def set_by_hand(self) -> bool:

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import QuerySet
+from django.http import Http404
 from django.utils import timezone
 
 from balances import currencies
@@ -31,24 +32,34 @@ def balances_for_service(service: Service) -> list[Balance]:
     return list(Balance.objects.filter(service=service).order_by("currency"))
 
 
-def balances_page_context(service: Service) -> dict[str, Any]:
-    """Queries: the balances, the payout holds, the last two sync runs (and the connection,
-    already joined by ``service_by_public_id``)."""
+def last_sync_run(service: Service) -> SyncRun | None:
+    return SyncRun.objects.filter(service=service).order_by("-created_at", "-id").first()
+
+
+def balance_cards(service: Service, *, flag_stale: bool = False) -> list[BalanceCard]:
+    """The service's balances with what payouts hold on them.  Queries: the balances, and the
+    payout holds when there is a balance.  ``flag_stale`` for a service whose balances come
+    from a provider."""
     balances = balances_for_service(service)
     holds = holds_by_currency(service_id=service.pk) if balances else {}
-    connection: ProviderConnection | None = getattr(service, "provider_connection", None)
-    runs = list(SyncRun.objects.filter(service=service).order_by("-created_at", "-id")[:1])
-    last_run = runs[0] if runs else None
     now = timezone.now()
-    cards = [
+    return [
         BalanceCard(
             balance=b,
             info=currencies.get(b.currency),
             on_hold=holds.get(b.currency, Decimal(0)),
-            stale=connection is not None and b.is_stale(now),
+            stale=flag_stale and b.is_stale(now),
         )
         for b in balances
     ]
+
+
+def balances_page_context(service: Service) -> dict[str, Any]:
+    """Queries: the balances, the payout holds, the last sync run (and the connection,
+    already joined by ``service_by_public_id``)."""
+    connection: ProviderConnection | None = getattr(service, "provider_connection", None)
+    cards = balance_cards(service, flag_stale=connection is not None)
+    last_run = last_sync_run(service)
     return {
         "cards": cards,
         "connection": connection,
@@ -62,3 +73,15 @@ def history(*, service: Service, currency: str | None = None) -> QuerySet[Balanc
     if currency:
         qs = qs.filter(currency=currency)
     return qs.order_by("-created_at", "-id")
+
+
+def currency_history(
+    *, service: Service, currency: str
+) -> tuple[Balance | None, QuerySet[BalanceChange]]:
+    """A currency's balance (None once deleted) and its history, newest first: readable as
+    long as either exists, else 404."""
+    changes = history(service=service, currency=currency)
+    balance = Balance.objects.filter(service=service, currency=currency).first()
+    if balance is None and not changes.exists():
+        raise Http404(f"{service.public_id} has no {currency} balance or history.")
+    return balance, changes

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from balances import currencies
-from balances.models import ActorType, Balance
+from balances.models import Balance
 from balances.providers.base import Snapshot
 
 UPDATE = "updated"
@@ -181,7 +181,7 @@ def plan_snapshot(
             entries.append(CurrencyPlan(currency, UNCHANGED, old, new, note=note, extras=extras))
             continue
         manual = None
-        if balance.updated_by_type == ActorType.USER:
+        if balance.set_by_hand:
             manual = {"by": balance.updated_by_label, "at": balance.updated_at.isoformat()}
         entries.append(
             CurrencyPlan(

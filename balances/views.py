@@ -12,7 +12,12 @@ from balances import actions, currencies, queries
 from balances.actions.balance import deletion_blockers
 from balances.actors import Actor
 from balances.errors import DomainError, NotFound, StaleVersion
-from balances.forms import BalanceCreateForm, BalanceDeleteForm, BalanceEditForm
+from balances.forms import (
+    BalanceCreateForm,
+    BalanceDeleteForm,
+    BalanceEditForm,
+    add_domain_error,
+)
 from balances.models import Balance
 from services.permissions import require_perms
 from services.queries import service_by_public_id
@@ -62,7 +67,7 @@ def balance_add(request: HttpRequest, service_id: str) -> HttpResponse:
                 reason="Opening amount",
             )
         except DomainError as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            add_domain_error(form, exc)
         else:
             shown = currencies.format_amount(balance.available, balance.currency)
             messages.success(request, f"{balance.currency} balance created with {shown}.")
@@ -105,7 +110,7 @@ def balance_edit(request: HttpRequest, service_id: str, currency: str) -> HttpRe
             form.is_valid()
             form.add_error(None, exc.message)
         except DomainError as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            add_domain_error(form, exc)
         else:
             shown = currencies.format_amount(updated.available, updated.currency)
             if updated.version == form.cleaned_data["version"]:
@@ -165,10 +170,7 @@ def balance_history(request: HttpRequest, service_id: str, currency: str) -> Htt
     """Who: viewer and above.  Readable after the balance is deleted."""
     service = service_by_public_id(service_id)
     code = _code_or_404(currency)
-    changes = queries.history(service=service, currency=code)
-    balance = Balance.objects.filter(service=service, currency=code).first()
-    if balance is None and not changes.exists():
-        raise Http404(f"{service.public_id} has no {code} balance or history.")
+    balance, changes = queries.currency_history(service=service, currency=code)
     page = Paginator(changes, 50).get_page(request.GET.get("page"))
     return render(
         request,

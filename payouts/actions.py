@@ -59,20 +59,8 @@ def allowed_transitions(status: str) -> tuple[str, ...]:
 # --- input --------------------------------------------------------------------------------
 
 
-def _currency(raw: object) -> str:
-    code = currencies.normalise_code(raw)
-    if not code:
-        raise ValidationFailed("Choose a currency.", field="currency")
-    if not currencies.is_known(code):
-        raise ValidationFailed(f"{code!r} is not a known currency.", field="currency")
-    return code
-
-
 def _amount(raw: object, currency: str) -> Decimal:
-    try:
-        value = currencies.parse_amount(raw, currency)
-    except currencies.AmountError as exc:
-        raise ValidationFailed(str(exc), field="amount") from None
+    value = currencies.clean_amount(raw, currency)
     if value <= 0:
         raise ValidationFailed("The amount must be greater than zero.", field="amount")
     return value
@@ -187,7 +175,7 @@ def payout_create(
     first payout (``created`` False), a different one raises ``Conflict``.  ``expected_fee``
     (the fee the user was shown) refuses the payout if the fee changed in the meantime.
     """
-    code = _currency(currency)
+    code = currencies.clean_code(currency)
     value = _amount(amount, code)
     where = _destination(destination)
     key = _idempotency_key(idempotency_key)

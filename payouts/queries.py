@@ -112,9 +112,11 @@ def payout_preview(*, service: Service, currency: str, amount: Decimal) -> Payou
     balance = Balance.objects.filter(service=service, currency=currency).first()
     if balance is None:
         return None
-    profile = service.fee_profile if service.fee_profile_id else None
     quote = fees.quote(
-        profile=profile, operation=FeeRule.Operation.PAYOUT, currency=currency, amount=amount
+        profile=service.fee_profile,
+        operation=FeeRule.Operation.PAYOUT,
+        currency=currency,
+        amount=amount,
     )
     return PayoutPreview(
         currency=currency,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -14,8 +13,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from balances import currencies
 from balances.actors import Actor
 from balances.errors import DomainError
-from balances.models import Balance
-from balances.queries import BalanceCard
+from balances.forms import add_domain_error
+from balances.queries import balance_cards
 from payouts import actions, queries
 from payouts.forms import PayoutFilterForm, PayoutForm, PayoutTransitionForm
 from payouts.models import Payout
@@ -41,27 +40,14 @@ def _payout_or_404(service, payout_id: str) -> Payout:
     return payout
 
 
-def _balance_cards(service) -> list[BalanceCard]:
-    balances = list(Balance.objects.filter(service=service).order_by("currency"))
-    holds = queries.holds_by_currency(service_id=service.pk) if balances else {}
-    return [
-        BalanceCard(
-            balance=b,
-            info=currencies.get(b.currency),
-            on_hold=holds.get(b.currency, Decimal(0)),
-            stale=False,
-        )
-        for b in balances
-    ]
-
-
 @require_perms("services.view_service", "payouts.view_payout")
 def payout_list(request: HttpRequest, service_id: str) -> HttpResponse:
     """Who: viewer and above; New payout for operators.  Newest first, 25 a page."""
     service = service_by_public_id(service_id)
+    cards = balance_cards(service)
     codes = sorted(
         set(queries.payout_currencies(service_id=service.pk))
-        | set(service.balances.values_list("currency", flat=True))
+        | {card.balance.currency for card in cards}
     )
     filters = PayoutFilterForm(request.GET or None, currency_codes=codes)
     chosen = filters.filters()
@@ -78,9 +64,14 @@ def payout_list(request: HttpRequest, service_id: str) -> HttpResponse:
             "filters": filters,
             "chosen": chosen,
             "extra_query": f"{extra}&" if extra else "",
-            "cards": _balance_cards(service),
+            "cards": cards,
         },
     )
+
+
+def _balance_codes(service) -> list[str]:
+    """What New payout can pay out from: the service's balances."""
+    return list(service.balances.order_by("currency").values_list("currency", flat=True))
 
 
 def _previewed_token(preview: queries.PayoutPreview) -> str:
@@ -110,7 +101,7 @@ def payout_add(request: HttpRequest, service_id: str) -> HttpResponse:
     """Who: operator and above.  Two steps: Preview shows the fee and the total, Confirm
     creates the payout, provided the figures confirmed are still the ones previewed."""
     service = service_by_public_id(service_id)
-    codes = list(service.balances.order_by("currency").values_list("currency", flat=True))
+    codes = _balance_codes(service)
     form = PayoutForm(request.POST or None, currency_codes=codes)
     preview = None
     status = 200
@@ -130,7 +121,7 @@ def payout_add(request: HttpRequest, service_id: str) -> HttpResponse:
                     actor=Actor.for_user(request.user),
                 )
             except DomainError as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+                add_domain_error(form, exc)
                 preview = _preview_for(service, form)
                 status = exc.http_status
             else:
@@ -171,7 +162,7 @@ def payout_preview(request: HttpRequest, service_id: str) -> HttpResponse:
     """Who: operator and above.  The preview fragment New payout refreshes (htmx) as the
     operator types; nothing is written."""
     service = service_by_public_id(service_id)
-    codes = list(service.balances.values_list("currency", flat=True))
+    codes = _balance_codes(service)
     form = PayoutForm(request.POST, currency_codes=codes)
     preview = _preview_for(service, form) if form.is_valid() else None
     return render(

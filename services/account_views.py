@@ -11,6 +11,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from balances.errors import DomainError
+from balances.forms import add_domain_error
 from services.apikey_actions import NAME_MAX_LENGTH, api_key_create, api_key_revoke, api_keys_of
 from services.models import ApiKey
 
@@ -42,7 +43,7 @@ def api_keys(request: HttpRequest) -> HttpResponse:
                 read_only=form.cleaned_data["read_only"],
             )
         except DomainError as exc:
-            form.add_error("name" if exc.field == "name" else None, exc.message)
+            add_domain_error(form, exc)
         else:
             form = ApiKeyForm()
     return render(

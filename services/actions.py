@@ -34,13 +34,19 @@ def audit(
     )
 
 
-def _clean_name(raw: object) -> str:
+def clean_name(raw: object, *, max_length: int, missing: str) -> str:
+    """A name as typed, runs of whitespace made one space; ``missing`` says what to do when
+    nothing is left."""
     name = " ".join(str(raw or "").split())
     if not name:
-        raise ValidationFailed("Give the service a name.", field="name")
-    if len(name) > NAME_MAX_LENGTH:
-        raise ValidationFailed(f"Keep the name under {NAME_MAX_LENGTH} characters.", field="name")
+        raise ValidationFailed(missing, field="name")
+    if len(name) > max_length:
+        raise ValidationFailed(f"Keep the name under {max_length} characters.", field="name")
     return name
+
+
+def _clean_name(raw: object) -> str:
+    return clean_name(raw, max_length=NAME_MAX_LENGTH, missing="Give the service a name.")
 
 
 def _clean_country(raw: object) -> str:

@@ -7,7 +7,8 @@ from services.models import AuditEntry, FeeProfile, ProviderConnection, Service
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """History is append-only: readable in the admin, never edited there."""
+    """Readable in the admin, never added, changed or deleted there (history is append-only;
+    other rows change only through the actions, which keep their history)."""
 
     def has_add_permission(self, request, obj=None):
         return False

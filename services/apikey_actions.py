@@ -15,7 +15,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from balances.errors import NotFound, ValidationFailed
+from balances.errors import NotFound
+from services.actions import clean_name
 from services.models import ApiKey
 
 KEY_PREFIX = "bo_"
@@ -36,14 +37,11 @@ def key_looks_valid(raw: str) -> bool:
 
 
 def _clean_name(raw: object) -> str:
-    name = " ".join(str(raw or "").split())
-    if not name:
-        raise ValidationFailed(
-            "Give the key a name, e.g. the client that will use it.", field="name"
-        )
-    if len(name) > NAME_MAX_LENGTH:
-        raise ValidationFailed(f"Keep the name under {NAME_MAX_LENGTH} characters.", field="name")
-    return name
+    return clean_name(
+        raw,
+        max_length=NAME_MAX_LENGTH,
+        missing="Give the key a name, e.g. the client that will use it.",
+    )
 
 
 @transaction.atomic

@@ -105,6 +105,13 @@ def stored_credentials(connection: ProviderConnection) -> dict[str, str]:
         return {}
 
 
+def stored_credential_names(connection: ProviderConnection | None) -> list[str]:
+    """Which credentials are stored, sorted (their values are never shown)."""
+    if connection is None:
+        return []
+    return sorted(name for name, value in stored_credentials(connection).items() if value)
+
+
 def connection_config(connection: ProviderConnection) -> ConnectionConfig:
     """What the adapter needs, decrypted in memory only."""
     return ConnectionConfig(

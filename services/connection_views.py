@@ -26,9 +26,7 @@ def _render(request, service, form, *, preview=None, preview_error=None, status=
             "service": service,
             "connection": connection,
             "form": form,
-            "credentials_set": connection_actions.stored_credentials(connection).keys()
-            if connection
-            else [],
+            "credentials_set": connection_actions.stored_credential_names(connection),
             "preview": preview,
             "preview_error": preview_error,
         },

@@ -1,9 +1,8 @@
 """Encryption at rest of provider credentials (Fernet, from the cryptography package).
 
 ``CREDENTIALS_ENCRYPTION_KEY`` holds one or more comma-separated Fernet keys: the first
-encrypts, all decrypt, so a key can be rotated without downtime
-(``python manage.py rotate_credentials_key``).  With DEBUG on and no key, a development key is
-derived from SECRET_KEY.
+encrypts, all decrypt, so a key can be rotated without downtime.  With DEBUG on and no key, a
+development key is derived from SECRET_KEY.
 """
 
 from __future__ import annotations
@@ -59,7 +58,3 @@ def decrypt_credentials(token: str) -> dict[str, str]:
             "CREDENTIALS_ENCRYPTION_KEY; enter them again."
         ) from None
     return {str(k): str(v) for k, v in data.items()}
-
-
-def rotate(token: str) -> str:
-    return fernet().rotate(token.encode()).decode() if token else ""

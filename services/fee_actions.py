@@ -17,7 +17,7 @@ from django.db.models import F
 
 from balances.actors import Actor
 from balances.errors import AlreadyExists, NotAllowed, NotFound, StaleVersion, ValidationFailed
-from services.actions import audit, service_update
+from services.actions import audit, clean_name, service_update
 from services.fees import RuleInput, clean_rule
 from services.models import FeeProfile, FeeRule, Service
 
@@ -29,12 +29,7 @@ DESCRIPTION_MAX_LENGTH = 2000
 
 
 def _clean_name(raw: object) -> str:
-    name = " ".join(str(raw or "").split())
-    if not name:
-        raise ValidationFailed("Give the fee profile a name.", field="name")
-    if len(name) > NAME_MAX_LENGTH:
-        raise ValidationFailed(f"Keep the name under {NAME_MAX_LENGTH} characters.", field="name")
-    return name
+    return clean_name(raw, max_length=NAME_MAX_LENGTH, missing="Give the fee profile a name.")
 
 
 def _clean_description(raw: object) -> str:
@@ -201,9 +196,11 @@ def services_using(profile: FeeProfile) -> list[Service]:
     return list(Service.objects.filter(fee_profile=profile).order_by("name", "id"))
 
 
-def deletion_blockers(profile: FeeProfile) -> list[str]:
-    """Why ``profile`` cannot be deleted now (empty when it can)."""
-    users = services_using(profile)
+def deletion_blockers(profile: FeeProfile, *, users: list[Service] | None = None) -> list[str]:
+    """Why ``profile`` cannot be deleted now (empty when it can).  ``users``: its
+    ``services_using``, when the caller has read them already."""
+    if users is None:
+        users = services_using(profile)
     if not users:
         return []
     names = ", ".join(f"{s.name} ({s.public_id})" for s in users)
@@ -219,7 +216,8 @@ def fee_profile_delete(
     users = services_using(profile)
     if users:
         raise NotAllowed(
-            f"Fee profile {profile.name} cannot be deleted: {deletion_blockers(profile)[0]}. "
+            f"Fee profile {profile.name} cannot be deleted: "
+            f"{deletion_blockers(profile, users=users)[0]}. "
             "Give them another profile first.",
             details={"services": [s.public_id for s in users]},
             code="in_use",

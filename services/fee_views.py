@@ -10,9 +10,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from balances import currencies
 from balances.actors import Actor
 from balances.errors import DomainError, StaleVersion
+from balances.forms import add_domain_error
 from services import fee_actions, fees
 from services.fee_forms import (
     AssignServiceForm,
@@ -22,7 +22,7 @@ from services.fee_forms import (
     ServiceFeeProfileForm,
 )
 from services.models import AuditEntry, FeeProfile, FeeRule
-from services.permissions import can, require_perms
+from services.permissions import require_perms
 from services.queries import service_by_public_id
 
 VIEW = ("services.view_feeprofile", "services.view_feerule")
@@ -40,11 +40,6 @@ def _rule_or_404(profile: FeeProfile, rule_id: int) -> FeeRule:
         return FeeRule.objects.select_related("profile").get(pk=rule_id, profile=profile)
     except FeeRule.DoesNotExist:
         raise Http404("No such fee rule.") from None
-
-
-def _form_error(form, exc: DomainError) -> int:
-    form.add_error(exc.field if exc.field in form.fields else None, exc.message)
-    return exc.http_status
 
 
 @require_perms(*VIEW)
@@ -81,7 +76,7 @@ def fee_profile_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "quote": quote,
             "services": fee_actions.services_using(profile),
             "assign_form": AssignServiceForm(profile=profile)
-            if can(request.user, "services.change_service")
+            if request.user.has_perm("services.change_service")
             else None,
             "audit": AuditEntry.objects.filter(fee_profile=profile)[:5],
             "platform_minimums": sorted(fees.platform_minimums().items()),
@@ -93,49 +88,49 @@ def fee_profile_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_perms(*VIEW, "services.add_feeprofile")
 def fee_profile_add(request: HttpRequest) -> HttpResponse:
     """Who: admin role."""
-    form = FeeProfileForm(request.POST or None)
-    status = 200
-    if request.method == "POST" and form.is_valid():
-        try:
-            profile = fee_actions.fee_profile_create(
-                name=form.cleaned_data["name"],
-                description=form.cleaned_data["description"],
-                actor=Actor.for_user(request.user),
-            )
-        except DomainError as exc:
-            status = _form_error(form, exc)
-        else:
-            messages.success(request, f"Fee profile {profile.name} created; now add its rules.")
-            return redirect("fee_profiles:detail", pk=profile.pk)
-    elif request.method == "POST":
-        status = 400
-    return render(
-        request, "fee_profiles/profile_form.html", {"form": form, "profile": None}, status=status
-    )
+    return _profile_form_page(request, None)
 
 
 @require_http_methods(["GET", "POST"])
 @require_perms(*VIEW, "services.change_feeprofile")
 def fee_profile_edit(request: HttpRequest, pk: int) -> HttpResponse:
     """Who: admin role.  The form carries the version it was opened at."""
-    profile = _profile_or_404(pk)
-    initial = {"name": profile.name, "description": profile.description, "version": profile.version}
+    return _profile_form_page(request, _profile_or_404(pk))
+
+
+def _profile_form_page(request: HttpRequest, profile: FeeProfile | None) -> HttpResponse:
+    initial = None
+    if profile is not None:
+        initial = {
+            "name": profile.name,
+            "description": profile.description,
+            "version": profile.version,
+        }
     form = FeeProfileForm(request.POST or None, initial=initial)
     status = 200
     if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        actor = Actor.for_user(request.user)
         try:
-            fee_actions.fee_profile_update(
-                profile=profile,
-                name=form.cleaned_data["name"],
-                description=form.cleaned_data["description"],
-                expected_version=form.cleaned_data["version"],
-                actor=Actor.for_user(request.user),
-            )
+            if profile is None:
+                saved = fee_actions.fee_profile_create(
+                    name=data["name"], description=data["description"], actor=actor
+                )
+                done = f"Fee profile {saved.name} created; now add its rules."
+            else:
+                saved = fee_actions.fee_profile_update(
+                    profile=profile,
+                    name=data["name"],
+                    description=data["description"],
+                    expected_version=data["version"],
+                    actor=actor,
+                )
+                done = f"Fee profile {data['name']} saved."
         except DomainError as exc:
-            status = _form_error(form, exc)
+            status = add_domain_error(form, exc)
         else:
-            messages.success(request, f"Fee profile {form.cleaned_data['name']} saved.")
-            return redirect("fee_profiles:detail", pk=profile.pk)
+            messages.success(request, done)
+            return redirect("fee_profiles:detail", pk=saved.pk)
     elif request.method == "POST":
         status = 400
     return render(
@@ -148,7 +143,8 @@ def fee_profile_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def fee_profile_delete(request: HttpRequest, pk: int) -> HttpResponse:
     """Who: admin role.  GET names what goes (its rules) or who still uses it; POST deletes."""
     profile = _profile_or_404(pk)
-    blockers = fee_actions.deletion_blockers(profile)
+    services = fee_actions.services_using(profile)
+    blockers = fee_actions.deletion_blockers(profile, users=services)
     error = ""
     if request.method == "POST" and not blockers:
         try:
@@ -164,7 +160,7 @@ def fee_profile_delete(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "profile": profile,
             "rules": [(rule, fees.describe_rule(rule)) for rule in profile.rules.all()],
-            "services": fee_actions.services_using(profile),
+            "services": services,
             "blockers": blockers,
             "error": error,
         },
@@ -218,12 +214,12 @@ def _rule_form_page(
                     **form.rule_fields(),
                 )
         except StaleVersion as exc:
-            status = _form_error(form, exc)
+            status = add_domain_error(form, exc)
             data = request.POST.copy()
             data["version"] = str(exc.current.version)  # the next save is based on what is now
             form.data = data
         except DomainError as exc:
-            status = _form_error(form, exc)
+            status = add_domain_error(form, exc)
         else:
             messages.success(request, f"Rules of {profile.name} saved.")
             return redirect("fee_profiles:detail", pk=profile.pk)
@@ -238,9 +234,7 @@ def _rule_form_page(
 
 
 def _plain(value, currency: str) -> str:
-    if value is None:
-        return ""
-    return currencies.plain_amount(value, currency) if currency else f"{value.normalize():f}"
+    return "" if value is None else fees.plain_figure(value, currency)
 
 
 @require_http_methods(["GET", "POST"])
@@ -308,7 +302,7 @@ def service_fee_profile(request: HttpRequest, service_id: str) -> HttpResponse:
                 service=service, profile=profile, actor=Actor.for_user(request.user)
             )
         except DomainError as exc:
-            status = _form_error(form, exc)
+            status = add_domain_error(form, exc)
         else:
             shown = profile.name if profile else "platform defaults"
             messages.success(request, f"{service.name} now uses {shown}.")

@@ -167,6 +167,14 @@ def _shown(value: Decimal, code: str) -> str:
     return f"{value.normalize():f}"
 
 
+def plain_figure(value: Decimal, code: str) -> str:
+    """A rule's figure as plain digits (forms, the API): with the currency's digits for a
+    currency's rule ("8400.00"), as entered for "any currency"."""
+    if code:
+        return currencies.plain_amount(value, code)
+    return f"{value.normalize():f}"
+
+
 def platform_minimums() -> dict[str, Decimal]:
     """The platform's default minimum payout per currency (others: no minimum)."""
     return {code: Decimal(str(value)) for code, value in settings.PAYOUT_MINIMUMS.items()}
@@ -194,15 +202,8 @@ def quote_request(
     """:func:`quote` for raw input (the API's and the calculator's): refuses an unknown
     operation or currency and an amount too precise for its currency, never rounds."""
     op = clean_operation(operation)
-    code = currencies.normalise_code(currency)
-    if not code:
-        raise ValidationFailed("Choose a currency.", field="currency")
-    if not currencies.is_known(code):
-        raise ValidationFailed(f"{code!r} is not a known currency.", field="currency")
-    try:
-        value = currencies.parse_amount(amount, code)
-    except currencies.AmountError as exc:
-        raise ValidationFailed(str(exc), field="amount") from None
+    code = currencies.clean_code(currency)
+    value = currencies.clean_amount(amount, code)
     if value < 0:
         raise ValidationFailed("The amount cannot be negative.", field="amount")
     return quote(profile=profile, operation=op, currency=code, amount=value)

@@ -142,12 +142,6 @@ class ProviderConnection(models.Model):
             return self.base_url.rstrip("/")
         return adapter_classes()[self.kind].default_base_url.rstrip("/")
 
-    def credential_keys_set(self) -> list[str]:
-        """Names of the credentials that are stored (never their values)."""
-        from services.crypto import decrypt_credentials
-
-        return sorted(k for k, v in decrypt_credentials(self.credentials_encrypted).items() if v)
-
 
 class FeeProfile(models.Model):
     """A named set of fee rules that one or more services share."""

@@ -27,7 +27,3 @@ def require_perms(*perms: str) -> Callable[[View], View]:
         return wrapped
 
     return decorator
-
-
-def can(user, perm: str) -> bool:
-    return bool(user and user.is_authenticated and user.has_perm(perm))

@@ -1,28 +1,26 @@
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from balances import queries as balance_queries
 from balances.actors import Actor
 from balances.errors import DomainError
-from balances.models import SyncRun
+from balances.forms import add_domain_error
 from balances.providers.syncpay import syncpay_mode
 from services import actions, queries
 from services.connection_actions import stored_credentials
 from services.connection_forms import ConnectionForm
 from services.forms import ServiceForm, ServiceSearchForm
-from services.models import AuditEntry
+from services.models import AuditEntry, Service
 from services.permissions import require_perms
 
 PAGE_SIZE = 25
-
-
-def _apply_domain_error(form, exc: DomainError) -> None:
-    field = exc.field if exc.field in form.fields else None
-    form.add_error(field, exc.message)
 
 
 @require_perms("services.view_service")
@@ -36,7 +34,13 @@ def service_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "services/service_list.html",
-        {"page": page, "search": search, "term": term},
+        {
+            "page": page,
+            "search": search,
+            "term": term,
+            # The pages keep the search (partials/pagination.html).
+            "extra_query": f"q={quote(term)}&" if term else "",
+        },
     )
 
 
@@ -44,26 +48,26 @@ def service_list(request: HttpRequest) -> HttpResponse:
 def service_detail(request: HttpRequest, service_id: str) -> HttpResponse:
     """Who: viewer and above; the provider connection's secrets are never shown."""
     service = queries.service_by_public_id(service_id)
-    last_run = SyncRun.objects.filter(service=service).order_by("-created_at", "-id").first()
     connection = service.provider_connection_or_none
+    credentials = stored_credentials(connection) if connection else {}
     mode = None
     if connection is not None and connection.kind == "syncpay":
         # Only the mode derived from the key's prefix is shown, never the key.
-        mode = syncpay_mode(stored_credentials(connection).get("apiKey"))
+        mode = syncpay_mode(credentials.get("apiKey"))
     return render(
         request,
         "services/service_detail.html",
         {
             "service": service,
-            "balances": list(service.balances.order_by("currency")),
-            "last_run": last_run,
+            "balances": balance_queries.balances_for_service(service),
+            "last_run": balance_queries.last_sync_run(service),
             "connection": connection,
             "syncpay_mode": mode,
             # Admins edit the connection right here; secrets are never rendered back.
             "provider_form": ConnectionForm(initial=ConnectionForm.initial_for(connection))
             if request.user.has_perm("services.change_providerconnection")
             else None,
-            "credentials_set": sorted(stored_credentials(connection)) if connection else [],
+            "credentials_set": sorted(credentials),
             "audit": AuditEntry.objects.filter(service=service)[:5],
         },
     )
@@ -73,37 +77,35 @@ def service_detail(request: HttpRequest, service_id: str) -> HttpResponse:
 @require_perms("services.add_service")
 def service_add(request: HttpRequest) -> HttpResponse:
     """Who: admin role."""
-    form = ServiceForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            service = actions.service_create(
-                actor=Actor.for_user(request.user), **form.cleaned_data
-            )
-        except DomainError as exc:
-            _apply_domain_error(form, exc)
-        else:
-            messages.success(request, f"Service {service.name} created ({service.public_id}).")
-            return redirect("services:detail", service_id=service.public_id)
-    return render(request, "services/service_form.html", {"form": form, "service": None})
+    return _service_form_page(request, None)
 
 
 @require_http_methods(["GET", "POST"])
 @require_perms("services.change_service")
 def service_edit(request: HttpRequest, service_id: str) -> HttpResponse:
     """Who: admin role."""
-    service = queries.service_by_public_id(service_id)
-    initial = {"name": service.name, "country": service.country, "status": service.status}
+    return _service_form_page(request, queries.service_by_public_id(service_id))
+
+
+def _service_form_page(request: HttpRequest, service: Service | None) -> HttpResponse:
+    initial = None
+    if service is not None:
+        initial = {"name": service.name, "country": service.country, "status": service.status}
     form = ServiceForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
+        actor = Actor.for_user(request.user)
         try:
-            actions.service_update(
-                service=service, actor=Actor.for_user(request.user), **form.cleaned_data
-            )
+            if service is None:
+                saved = actions.service_create(actor=actor, **form.cleaned_data)
+                done = f"Service {saved.name} created ({saved.public_id})."
+            else:
+                saved = actions.service_update(service=service, actor=actor, **form.cleaned_data)
+                done = f"Service {saved.public_id} saved."
         except DomainError as exc:
-            _apply_domain_error(form, exc)
+            add_domain_error(form, exc)
         else:
-            messages.success(request, f"Service {service.public_id} saved.")
-            return redirect("services:detail", service_id=service.public_id)
+            messages.success(request, done)
+            return redirect("services:detail", service_id=saved.public_id)
     return render(request, "services/service_form.html", {"form": form, "service": service})
 
 

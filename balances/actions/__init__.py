@@ -2,6 +2,6 @@
 included).  Split by responsibility: manual changes here, synchronisation in ``sync``."""
 
 from balances.actions.balance import balance_create, balance_delete, balance_update
-from balances.actions.payout import balance_debit_for_payout as balance_debit_for_payout
+from balances.actions.payout import balance_debit_for_payout
 
-__all__ = ["balance_create", "balance_delete", "balance_update"]
+__all__ = ["balance_create", "balance_debit_for_payout", "balance_delete", "balance_update"]

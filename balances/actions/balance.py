@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
@@ -17,22 +18,6 @@ from services.models import Service
 REASON_MAX_LENGTH = 500
 
 
-def _currency(raw: str) -> str:
-    code = currencies.normalise_code(raw)
-    if not code:
-        raise ValidationFailed("Choose a currency.", field="currency")
-    if not currencies.is_known(code):
-        raise ValidationFailed(f"{code!r} is not a known currency.", field="currency")
-    return code
-
-
-def _amount(raw: object, currency: str) -> Decimal:
-    try:
-        return currencies.parse_amount(raw, currency)
-    except currencies.AmountError as exc:
-        raise ValidationFailed(str(exc), field="amount") from None
-
-
 def _reason(raw: str | None, *, required: bool) -> str:
     reason = (raw or "").strip()
     if required and not reason:
@@ -44,7 +29,8 @@ def _reason(raw: str | None, *, required: bool) -> str:
     return reason
 
 
-def _lock(service: Service, currency: str) -> Balance:
+def lock_balance(service: Service, currency: str) -> Balance:
+    """The service's ``currency`` balance, locked until the transaction ends."""
     try:
         return Balance.objects.select_for_update().get(service=service, currency=currency)
     except Balance.DoesNotExist:
@@ -74,8 +60,8 @@ def balance_create(
     actor: Actor,
     reason: str = "",
 ) -> Balance:
-    code = _currency(currency)
-    value = _amount(Decimal(0) if amount in (None, "") else amount, code)
+    code = currencies.clean_code(currency)
+    value = currencies.clean_amount(Decimal(0) if amount in (None, "") else amount, code)
     note = _reason(reason, required=False)
     now = timezone.now()
     try:
@@ -121,10 +107,10 @@ def balance_update(
     """Set the available amount.  ``expected_version`` is the version the caller saw; a
     mismatch raises ``StaleVersion`` and changes nothing.  The conditional UPDATE repeats the
     check inside the database."""
-    code = _currency(currency)
-    value = _amount(amount, code)
+    code = currencies.clean_code(currency)
+    value = currencies.clean_amount(amount, code)
     note = _reason(reason, required=True)
-    balance = _lock(service, code)
+    balance = lock_balance(service, code)
     _check_version(balance, expected_version)
     if balance.available == value:
         return balance
@@ -141,23 +127,46 @@ def balance_update(
         balance.refresh_from_db()
         _check_version(balance, expected_version)
     balance.refresh_from_db()
-    BalanceChange.objects.create(
+    record_available_change(
         service=service,
         balance=balance,
-        currency=code,
         kind=BalanceChange.Kind.UPDATED,
         old_available=old_available,
-        new_available=value,
+        reason=note,
+        actor=actor,
+        now=now,
+    )
+    return balance
+
+
+def record_available_change(
+    *,
+    service: Service,
+    balance: Balance,
+    kind: str,
+    old_available: Decimal,
+    reason: str,
+    actor: Actor,
+    now: datetime,
+) -> BalanceChange:
+    """The history entry of a write that changed only the available figure; ``balance`` is
+    as it is after the write."""
+    return BalanceChange.objects.create(
+        service=service,
+        balance=balance,
+        currency=balance.currency,
+        kind=kind,
+        old_available=old_available,
+        new_available=balance.available,
         old_pending=balance.pending,
         new_pending=balance.pending,
         old_reserved=balance.reserved,
         new_reserved=balance.reserved,
         version=balance.version,
-        reason=note,
+        reason=reason,
         created_at=now,
         **actor.history_fields(),
     )
-    return balance
 
 
 def deletion_blockers(balance: Balance) -> list[str]:
@@ -189,9 +198,9 @@ def balance_delete(
     expected_version: int | None = None,
     reason: str = "",
 ) -> None:
-    code = _currency(currency)
+    code = currencies.clean_code(currency)
     note = _reason(reason, required=False)
-    balance = _lock(service, code)
+    balance = lock_balance(service, code)
     _check_version(balance, expected_version)
     blockers = deletion_blockers(balance)
     if blockers:

@@ -8,8 +8,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from balances.actions.balance import lock_balance, record_available_change
 from balances.actors import Actor
-from balances.errors import NotFound
 from balances.models import Balance, BalanceChange
 from services.models import Service
 
@@ -21,12 +21,7 @@ def balance_debit_for_payout(
     """Take ``amount`` (the payout's amount + fee) off the available figure, with a history
     entry whose actor is the payout.  The result may go below zero: the money has left at
     the provider, and a later sync overwrites the figure with the provider's anyway."""
-    try:
-        balance = Balance.objects.select_for_update().get(service=service, currency=currency)
-    except Balance.DoesNotExist:
-        raise NotFound(
-            f"{service.public_id} has no {currency} balance.", field="currency"
-        ) from None
+    balance = lock_balance(service, currency)
     actor = Actor.for_payout(payout_public_id)
     now = timezone.now()
     old_available = balance.available
@@ -38,20 +33,13 @@ def balance_debit_for_payout(
         updated_by_label=actor.label,
     )
     balance.refresh_from_db()
-    BalanceChange.objects.create(
+    record_available_change(
         service=service,
         balance=balance,
-        currency=currency,
         kind=BalanceChange.Kind.PAYOUT,
         old_available=old_available,
-        new_available=balance.available,
-        old_pending=balance.pending,
-        new_pending=balance.pending,
-        old_reserved=balance.reserved,
-        new_reserved=balance.reserved,
-        version=balance.version,
         reason=f"Payout {payout_public_id} paid",
-        created_at=now,
-        **actor.history_fields(),
+        actor=actor,
+        now=now,
     )
     return balance

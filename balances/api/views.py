@@ -7,10 +7,8 @@ serializer answers.  Rules (precision, uniqueness, versions, what blocks a delet
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
@@ -21,34 +19,13 @@ from balances.actors import Actor
 from balances.api import serializers as s
 from balances.errors import NotFound
 from balances.models import Balance
-from config.api.schema import CURRENCY, SERVICE_ID, errors, paginated
-from config.api.views import ApiView
+from config.api.schema import CURRENCY, IF_MATCH, SERVICE_ID, errors, paginated
+from config.api.views import ApiView, expected_version
 from payouts.queries import holds_by_currency
 from services.models import Service
 from services.queries import service_by_public_id
 
 VIEW_BALANCES = ("services.view_service", "balances.view_balance")
-
-IF_MATCH = OpenApiParameter(
-    "If-Match",
-    str,
-    OpenApiParameter.HEADER,
-    required=False,
-    description='The balance version the change is based on, as sent in ETag ("3"). '
-    "A stale version is refused with 412 and changes nothing.",
-)
-_ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,10})"?\s*$')
-# No balance has version 0 (a constraint says so): an unreadable tag can never match.
-UNMATCHABLE_VERSION = 0
-
-
-def expected_version(request: Request) -> int | None:
-    """The version named by If-Match; None when there is none (empty, or "*": any version)."""
-    raw = (request.headers.get("If-Match") or "").strip()
-    if raw in ("", "*"):
-        return None
-    match = _ETAG.match(raw.split(",")[0])
-    return int(match.group(1)) if match else UNMATCHABLE_VERSION
 
 
 def etag(balance: Balance) -> str:
@@ -221,9 +198,5 @@ class BalanceHistoryView(ApiView):
     def get(self, request: Request, serviceId: str, currency: str) -> Response:
         service = service_by_public_id(serviceId)
         code = currencies.normalise_code(currency)
-        changes = queries.history(service=service, currency=code)
-        if not Balance.objects.filter(service=service, currency=code).exists() and not (
-            changes.exists()
-        ):
-            raise Http404(f"{service.public_id} has no {code} balance or history.")
+        _balance, changes = queries.currency_history(service=service, currency=code)
         return self.paginate(request, changes, s.BalanceChangeOut)

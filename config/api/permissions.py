@@ -34,14 +34,21 @@ class HasRolePermission(BasePermission):
                 "Authentication required: send 'Authorization: Bearer <API key>'."
             )
         key = api_key_of(request)
-        if key is not None and key.read_only and request.method not in SAFE_METHODS:
+        if key is not None and key.read_only and self.writes(request):
             raise exceptions.PermissionDenied(
                 "This API key is read-only; use a read-write key to make changes.",
                 code="read_only_key",
             )
-        perms = required_perms_for(view, request.method or "GET")
+        perms = self.perms_for(request, view)
         if perms and not user.has_perms(perms):
             raise exceptions.PermissionDenied(
                 "Your role does not allow this.", code="permission_denied"
             )
         return True
+
+    def writes(self, request: Request) -> bool:
+        """Whether the request may change anything (a read-only key may not send it)."""
+        return request.method not in SAFE_METHODS
+
+    def perms_for(self, request: Request, view: Any) -> tuple[str, ...]:
+        return required_perms_for(view, request.method or "GET")

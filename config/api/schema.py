@@ -68,6 +68,14 @@ def path_param(name: str, description: str, pattern: str | None = None) -> OpenA
     )
 
 
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description='The balance version the change is based on, as sent in ETag ("3"). '
+    "A stale version is refused with 412 and changes nothing.",
+)
 SERVICE_ID = path_param("serviceId", "The service's id, e.g. srv_10293.")
 CURRENCY = path_param(
     "currency",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 from drf_spectacular.renderers import (
@@ -17,6 +18,19 @@ from rest_framework.views import APIView
 
 from config.api.pagination import ApiPagination
 from config.api.permissions import HasRolePermission
+
+_ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,10})"?\s*$')
+# Versions start at 1 and only grow: an unreadable tag can never match.
+UNMATCHABLE_VERSION = 0
+
+
+def expected_version(request: Request) -> int | None:
+    """The version named by If-Match; None when there is none (empty, or "*": any version)."""
+    raw = (request.headers.get("If-Match") or "").strip()
+    if raw in ("", "*"):
+        return None
+    match = _ETAG.match(raw.split(",")[0])
+    return int(match.group(1)) if match else UNMATCHABLE_VERSION
 
 
 class ApiView(APIView):

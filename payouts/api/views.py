@@ -9,10 +9,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from balances.actors import Actor
-from balances.api.views import IF_MATCH, expected_version
 from balances.errors import NotFound
-from config.api.schema import SERVICE_ID, errors, paginated, path_param
-from config.api.views import ApiView
+from config.api.schema import IF_MATCH, SERVICE_ID, errors, paginated, path_param
+from config.api.views import ApiView, expected_version
 from payouts import actions, queries
 from payouts.api import serializers as s
 from payouts.models import Payout

@@ -10,17 +10,14 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from balances.api.serializers import AMOUNT_SCHEMA, AmountInField, exact_amount
+from services import fees
 from services.fee_actions import DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH
 from services.models import FeeProfile, FeeRule
 
 
 def rule_figure(value: Decimal | None, currency: str) -> Decimal | None:
     """With the currency's digits for a currency's rule; as entered for "any currency"."""
-    if value is None:
-        return None
-    if currency:
-        return exact_amount(value, currency)
-    return Decimal(f"{value.normalize():f}")
+    return None if value is None else Decimal(fees.plain_figure(value, currency))
 
 
 @extend_schema_field({**AMOUNT_SCHEMA, "nullable": True})

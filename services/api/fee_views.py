@@ -7,16 +7,15 @@ from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions, status
+from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from balances.actors import Actor
-from balances.api.views import IF_MATCH, expected_version
 from balances.errors import NotFound
 from config.api.permissions import HasRolePermission, required_perms_for
-from config.api.schema import errors, paginated, path_param
-from config.api.views import ApiView
+from config.api.schema import IF_MATCH, errors, paginated, path_param
+from config.api.views import ApiView, expected_version
 from services import fee_actions, fees
 from services.api import fee_serializers as s
 from services.models import FeeProfile, FeeRule, Service
@@ -143,17 +142,11 @@ class FeeProfileDetailView(ApiView):
 class QuoteIsARead(HasRolePermission):
     """A quote is a POST that writes nothing: read-only keys may ask for one."""
 
-    def has_permission(self, request: Request, view: Any) -> bool:
-        user = request.user
-        if user is None or not user.is_authenticated:
-            raise exceptions.NotAuthenticated(
-                "Authentication required: send 'Authorization: Bearer <API key>'."
-            )
-        if not user.has_perms(required_perms_for(view, "POST")):
-            raise exceptions.PermissionDenied(
-                "Your role does not allow this.", code="permission_denied"
-            )
-        return True
+    def writes(self, request: Request) -> bool:
+        return False
+
+    def perms_for(self, request: Request, view: Any) -> tuple[str, ...]:
+        return required_perms_for(view, "POST")
 
 
 class FeeQuoteView(ApiView):
@@ -232,15 +225,8 @@ class FeeRuleDetailView(ApiView):
         rule = rule_or_404(profile_or_404(id), ruleId)
         data = s.FeeRulePatchIn(data=request.data)
         data.is_valid(raise_exception=True)
-        current = {
-            "operation": rule.operation,
-            "currency": rule.currency,
-            "percentage": rule.percentage,
-            "fixed_amount": rule.fixed_amount,
-            "minimum_fee": rule.minimum_fee,
-            "maximum_fee": rule.maximum_fee,
-            "minimum_payout_amount": rule.minimum_payout_amount,
-        }
+        # The figures not sent stay as they are.
+        current = {name: getattr(rule, name) for name in s.FeeRuleIn.FIELDS.values()}
         fee_actions.fee_rule_update(
             rule=rule,
             expected_version=expected_version(request),

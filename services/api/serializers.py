@@ -12,7 +12,7 @@ from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from services.actions import NAME_MAX_LENGTH
-from services.connection_actions import CREDENTIAL_MAX_LENGTH, stored_credentials
+from services.connection_actions import CREDENTIAL_MAX_LENGTH, stored_credential_names
 from services.models import FeeProfile, ProviderConnection, Service
 
 # --- Services -----------------------------------------------------------------------------
@@ -97,7 +97,7 @@ class ProviderOut(serializers.Serializer):
     updatedAt = serializers.DateTimeField(source="updated_at")
 
     def get_credentialsSet(self, connection: ProviderConnection) -> list[str]:
-        return sorted(name for name, value in stored_credentials(connection).items() if value)
+        return stored_credential_names(connection)
 
 
 @extend_schema_serializer(component_name="ProviderConnectionInput")

@@ -11,10 +11,9 @@ from payouts.models import Payout
 from services import fee_actions
 from tests.factories import BalanceFactory, ServiceFactory
 
-# serialized_rollback: the role groups, flushed by an earlier transactional test, come back.
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
 ]
 
 

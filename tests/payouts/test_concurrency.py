@@ -20,9 +20,7 @@ from payouts.queries import hold_for
 from services import fee_actions
 from tests.factories import BalanceFactory, ServiceFactory
 
-# serialized_rollback: the data of the data migrations (the role groups) is restored
-# for these tests after an earlier transactional test flushed it.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 D = Decimal
 WAIT = 60  # seconds; generous: the requests normally finish within a second
