@@ -238,12 +238,9 @@ class SyncRun(models.Model):
 
     @property
     def provider_label(self) -> str:
-        from services.models import ProviderConnection
+        from services.models import provider_label
 
-        try:
-            return ProviderConnection.Kind(self.provider_kind).label
-        except ValueError:
-            return self.provider_kind
+        return provider_label(self.provider_kind)
 
     @property
     def error_category_label(self) -> str:

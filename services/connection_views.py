@@ -13,6 +13,7 @@ from balances.providers.base import ProviderError, get_adapter
 from balances.sync_plan import plan_snapshot
 from services import connection_actions
 from services.connection_forms import ConnectionForm
+from services.models import provider_label
 from services.permissions import require_perms
 from services.queries import service_by_public_id
 
@@ -81,7 +82,7 @@ def connection_test(request: HttpRequest, service_id: str) -> HttpResponse:
     plan = plan_snapshot(
         balances=list(service.balances.order_by("currency")),
         snapshot=snapshot,
-        provider_label=dict(form.fields["kind"].choices)[payload["kind"]],
+        provider_label=provider_label(payload["kind"]),
         create_missing=payload["create_missing_balances"],
     )
     return _render(request, service, form, preview=plan)

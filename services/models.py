@@ -143,6 +143,14 @@ class ProviderConnection(models.Model):
         return adapter_classes()[self.kind].default_base_url.rstrip("/")
 
 
+def provider_label(kind: str) -> str:
+    """ "SyncPay" for "syncpay"; an unknown kind is shown as it is."""
+    try:
+        return ProviderConnection.Kind(kind).label
+    except ValueError:
+        return kind
+
+
 class FeeProfile(models.Model):
     """A named set of fee rules that one or more services share."""
 

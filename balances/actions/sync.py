@@ -28,7 +28,7 @@ from balances.models import ActorType, Balance, BalanceChange, SyncRun
 from balances.providers.base import ErrorCategory, ProviderError, Snapshot, get_adapter
 from balances.sync_plan import CREATE, UNCHANGED, UPDATE, Plan, plan_snapshot
 from services.crypto import CredentialsUnreadable
-from services.models import ProviderConnection, Service
+from services.models import ProviderConnection, Service, provider_label
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +61,6 @@ class ConcurrentEdit(Exception):
 class Outcome:
     status: str  # succeeded | failed | retry | busy | finished
     retry_in: float | None = None
-
-
-def provider_label(kind: str) -> str:
-    return ProviderConnection.Kind(kind).label
 
 
 # --- requesting ---------------------------------------------------------------------------

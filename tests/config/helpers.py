@@ -6,15 +6,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
-import pytest
-
 JSON = "application/json"
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """The API tests create a user per test; PBKDF2 would make that the slowest part."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def body(response) -> Any:

@@ -9,7 +9,6 @@ import pytest
 from balances.actors import Actor
 from payouts import actions
 from services import fee_actions
-from tests.config.helpers import fast_password_hashing  # noqa: F401  (autouse fixture)
 from tests.factories import BalanceFactory, ServiceFactory
 
 

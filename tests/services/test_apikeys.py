@@ -16,11 +16,6 @@ from tests.conftest import api_client_with_key
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 # --- Actions ---------------------------------------------------------------------------------
 
 

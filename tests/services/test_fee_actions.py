@@ -11,7 +11,6 @@ from balances.actors import Actor
 from balances.errors import AlreadyExists, NotAllowed, StaleVersion, ValidationFailed
 from services import fee_actions, fees
 from services.models import AuditEntry, FeeProfile, FeeRule
-from tests.config.helpers import fast_password_hashing  # noqa: F401  (autouse fixture)
 from tests.factories import ServiceFactory
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,6 @@ import pytest
 from balances.actors import Actor
 from services import fee_actions
 from services.models import AuditEntry, FeeProfile, FeeRule
-from tests.config.helpers import fast_password_hashing  # noqa: F401  (autouse fixture)
 from tests.factories import ServiceFactory
 
 pytestmark = pytest.mark.django_db
