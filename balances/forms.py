@@ -1,40 +1,12 @@
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 
 from django import forms
 
-from balances import currencies
 from balances.actions.balance import REASON_MAX_LENGTH
-from balances.errors import DomainError
-
-_GROUPED = re.compile(r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$")
-
-
-def parse_user_amount(raw: str, currency: str) -> Decimal:
-    """An amount typed by an operator: spaces, a typographic minus and thousands commas
-    ("12,500.75") are accepted; precision is checked, never rounded."""
-    text = (raw or "").strip().replace("\u2212", "-").replace(" ", "").replace("\u00a0", "")
-    if _GROUPED.match(text):
-        text = text.replace(",", "")
-    if "," in text:
-        raise currencies.AmountError("Use a point as the decimal separator, e.g. 1250.50.")
-    return currencies.parse_amount(text, currency)
-
-
-def add_domain_error(form: forms.Form, exc: DomainError) -> int:
-    """Show an action's error on the form: on the field it names when the form has that
-    field, else above the form.  Returns the error's HTTP status for the page."""
-    form.add_error(exc.field if exc.field in form.fields else None, exc.message)
-    return exc.http_status
-
-
-class AmountField(forms.CharField):
-    def __init__(self, **kwargs):
-        kwargs.setdefault("max_length", 40)
-        super().__init__(**kwargs)
-        self.widget.attrs.update({"inputmode": "decimal", "autocomplete": "off", "class": "mono"})
+from core.money import currencies
+from core.money.forms import AmountField, parse_user_amount
 
 
 class BalanceCreateForm(forms.Form):

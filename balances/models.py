@@ -15,20 +15,14 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from balances import currencies
+from core.actors import ActorType
+from core.money import currencies
 from services.models import new_public_id
 
 AMOUNT = {
     "max_digits": currencies.STORAGE_MAX_DIGITS,
     "decimal_places": currencies.STORAGE_DECIMAL_PLACES,
 }
-
-
-class ActorType(models.TextChoices):
-    USER = "user", "User"
-    SYNC = "sync", "Provider sync"
-    PAYOUT = "payout", "Payout"
-    SYSTEM = "system", "System"
 
 
 class Balance(models.Model):

@@ -10,8 +10,8 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from balances import currencies
 from balances.models import Balance, BalanceChange, SyncRun
+from core.money import currencies
 from payouts.queries import holds_by_currency
 from services.models import ProviderConnection, Service
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from balances import currencies
 from balances.models import Balance
 from balances.providers.base import Snapshot
+from core.money import currencies
 
 UPDATE = "updated"
 UNCHANGED = "unchanged"

@@ -10,9 +10,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from balances import queries
 from balances.actions.sync import SyncAlreadyRunning, sync_request
-from balances.errors import DomainError
 from balances.models import SyncRun
-from services.permissions import require_perms
+from core.errors import DomainError
+from core.permissions import require_perms
 from services.queries import service_by_public_id
 
 

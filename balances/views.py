@@ -8,18 +8,19 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from balances import actions, currencies, queries
+from balances import actions, queries
 from balances.actions.balance import deletion_blockers
-from balances.actors import Actor
-from balances.errors import DomainError, NotFound, StaleVersion
 from balances.forms import (
     BalanceCreateForm,
     BalanceDeleteForm,
     BalanceEditForm,
-    add_domain_error,
 )
 from balances.models import Balance
-from services.permissions import require_perms
+from core.actors import Actor
+from core.errors import DomainError, NotFound, StaleVersion
+from core.forms import add_domain_error
+from core.money import currencies
+from core.permissions import require_perms
 from services.queries import service_by_public_id
 
 

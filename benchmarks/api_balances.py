@@ -84,7 +84,7 @@ def seed() -> None:
     from django.contrib.auth.models import Group, User
 
     from balances.models import Balance
-    from services.apikey_actions import api_key_create
+    from services.accounts.actions import api_key_create
     from services.models import Service
 
     user = User.objects.create_user("bench")

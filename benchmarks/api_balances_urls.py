@@ -14,12 +14,12 @@ import simplejson
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 
-from balances.api.serializers import exact_amount
 from balances.queries import balances_for_service
 from config.urls import handler400, handler403, handler404, handler500  # noqa: F401
 from config.urls import urlpatterns as app_urlpatterns
+from core.money.fields import exact_amount
 from payouts.queries import holds_by_currency
-from services.apikey_actions import hash_key
+from services.accounts.actions import hash_key
 from services.models import ApiKey
 from services.queries import service_by_public_id
 

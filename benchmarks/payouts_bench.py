@@ -51,8 +51,8 @@ from django.conf import settings  # noqa: E402
 from django.db import connection, connections  # noqa: E402
 from django.test import Client  # noqa: E402
 
-from balances.actors import Actor  # noqa: E402
 from balances.models import Balance  # noqa: E402
+from core.actors import Actor  # noqa: E402
 
 BENCH_DB = "bench_payouts"
 PRICE_RULE = {"operation": "payout", "currency": "EUR", "percentage": "1.5", "fixed_amount": "0.25"}
@@ -67,8 +67,8 @@ def percentile(samples: list[float], pct: float) -> float:
 def setup_world(clients: int):
     from django.contrib.auth.models import Group, User
 
-    from services import fee_actions
-    from services.apikey_actions import api_key_create
+    from services.accounts.actions import api_key_create
+    from services.fees import actions as fee_actions
     from services.models import Service
 
     actor = Actor.system("benchmark")

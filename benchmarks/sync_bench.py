@@ -106,10 +106,10 @@ def recreate_database() -> None:
 def create_services(base_url: str, count: int, currencies: int, prefix: str) -> list[Any]:
     from django.contrib.auth.models import User
 
-    from balances.actors import Actor
+    from balances.connections.actions import connection_save
     from balances.models import Balance
     from benchmarks.sync_fake_provider import CURRENCIES
-    from services.connection_actions import connection_save
+    from core.actors import Actor
     from services.models import Service
 
     user, _ = User.objects.get_or_create(username="bench")

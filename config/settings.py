@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "djmoney",
+    "core",
     "services",
     "balances",
     "payouts",
@@ -111,10 +112,10 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "services.context_processors.navigation",
+                "core.context_processors.navigation",
             ],
             "builtins": [
-                "balances.templatetags.money",
+                "core.templatetags.money",
                 "django.contrib.humanize.templatetags.humanize",
             ],
         },
@@ -164,7 +165,7 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
-# Amounts are formatted by balances.templatetags.money, never by locale-dependent filters.
+# Amounts are formatted by core.templatetags.money, never by locale-dependent filters.
 USE_THOUSAND_SEPARATOR = False
 
 # --- Static files -------------------------------------------------------------------------
@@ -333,23 +334,23 @@ MONEY_MAX_DIGITS = 28
 # --- REST framework -----------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "config.api.auth.ApiKeyAuthentication",
+        "services.accounts.auth.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     # Signed in, read-only keys never write, and the view's required_perms per method.
-    "DEFAULT_PERMISSION_CLASSES": ["config.api.permissions.HasRolePermission"],
-    "DEFAULT_PAGINATION_CLASS": "config.api.pagination.ApiPagination",
+    "DEFAULT_PERMISSION_CLASSES": ["core.api.permissions.HasRolePermission"],
+    "DEFAULT_PAGINATION_CLASS": "core.api.pagination.ApiPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_RENDERER_CLASSES": [
-        "config.api.renderers.DecimalJSONRenderer",
+        "core.api.renderers.DecimalJSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": ["config.api.parsers.DecimalJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.api.parsers.DecimalJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "config.api.errors.exception_handler",
+    "EXCEPTION_HANDLER": "core.api.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
-        "config.api.throttling.ApiKeyRateThrottle",
-        "config.api.throttling.AnonIpRateThrottle",
+        "core.api.throttling.ApiKeyRateThrottle",
+        "core.api.throttling.AnonIpRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "apikey": os.environ.get("API_THROTTLE_KEY", "1200/min"),
@@ -382,10 +383,10 @@ SPECTACULAR_SETTINGS = {
         "SyncRunTriggerEnum": "balances.models.SyncRun.Trigger",
         "PayoutStatusEnum": "payouts.models.Payout.Status",
     },
-    "PREPROCESSING_HOOKS": ["config.api.schema.drop_trailing_slash_twins"],
+    "PREPROCESSING_HOOKS": ["core.api.schema.drop_trailing_slash_twins"],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "config.api.schema.add_common_errors",
+        "core.api.schema.add_common_errors",
     ],
 }
 

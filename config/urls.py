@@ -8,13 +8,13 @@ from django.views.generic import RedirectView
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="services:list", permanent=False)),
     path("accounts/", include("django.contrib.auth.urls")),
-    path("account/", include("services.account_urls")),
+    path("account/", include("services.accounts.urls")),
     path("admin/", admin.site.urls),
-    path("api/v1/", include("config.api.urls")),
-    path("fee-profiles/", include("services.fee_urls")),
+    path("api/v1/", include("config.api_urls")),
+    path("fee-profiles/", include("services.fees.urls")),
     path("services/<str:service_id>/balances/", include("balances.urls")),
     path("services/<str:service_id>/sync-runs/", include("balances.sync_urls")),
-    path("services/<str:service_id>/provider/", include("services.connection_urls")),
+    path("services/<str:service_id>/provider/", include("balances.connections.urls")),
     path("services/<str:service_id>/payouts/", include("payouts.urls")),
     path("services/", include("services.urls")),
 ]
@@ -24,7 +24,7 @@ if settings.PROVIDER_SANDBOXES:
     urlpatterns.append(path("sandbox/", include("balances.sandbox.urls")))
 
 # Under /api/ errors are JSON in the API's envelope; elsewhere the HTML pages.
-handler400 = "config.api.errors.handler400"
-handler403 = "config.api.errors.handler403"
-handler404 = "config.api.errors.handler404"
-handler500 = "config.api.errors.handler500"
+handler400 = "core.api.errors.handler400"
+handler403 = "core.api.errors.handler403"
+handler404 = "core.api.errors.handler404"
+handler500 = "core.api.errors.handler500"

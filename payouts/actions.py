@@ -20,10 +20,10 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from balances import currencies
 from balances.actions.payout import balance_debit_for_payout
-from balances.actors import Actor
-from balances.errors import (
+from balances.models import Balance
+from core.actors import Actor
+from core.errors import (
     Conflict,
     NotAllowed,
     NotFound,
@@ -31,10 +31,10 @@ from balances.errors import (
     Unprocessable,
     ValidationFailed,
 )
-from balances.models import Balance
+from core.money import currencies
 from payouts.models import Payout, PayoutEvent
 from payouts.queries import hold_for
-from services import fees
+from services.fees import formula as fees
 from services.models import FeeRule, Service
 
 DESTINATION_MAX_LENGTH = 255

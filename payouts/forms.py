@@ -8,8 +8,8 @@ from decimal import Decimal
 
 from django import forms
 
-from balances import currencies
-from balances.forms import AmountField, parse_user_amount
+from core.money import currencies
+from core.money.forms import AmountField, parse_user_amount
 from payouts.actions import DESTINATION_MAX_LENGTH, REASON_MAX_LENGTH
 from payouts.models import Payout
 

@@ -10,7 +10,7 @@ from django.db.models import F, QuerySet, Sum
 
 from balances.models import Balance
 from payouts.models import Payout
-from services import fees
+from services.fees import formula as fees
 from services.models import FeeRule, Service
 
 

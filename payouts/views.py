@@ -10,15 +10,15 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from balances import currencies
-from balances.actors import Actor
-from balances.errors import DomainError
-from balances.forms import add_domain_error
 from balances.queries import balance_cards
+from core.actors import Actor
+from core.errors import DomainError
+from core.forms import add_domain_error
+from core.money import currencies
+from core.permissions import require_perms
 from payouts import actions, queries
 from payouts.forms import PayoutFilterForm, PayoutForm, PayoutTransitionForm
 from payouts.models import Payout
-from services.permissions import require_perms
 from services.queries import service_by_public_id
 
 PAGE_SIZE = 25

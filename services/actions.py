@@ -6,8 +6,8 @@ from typing import Any
 
 from django.db import transaction
 
-from balances.actors import Actor
-from balances.errors import NotAllowed, ValidationFailed
+from core.actors import Actor
+from core.errors import NotAllowed, ValidationFailed
 from services.countries import is_country
 from services.models import AuditEntry, FeeProfile, Service
 

@@ -9,7 +9,7 @@ def _ensure_roles(sender, using="default", apps=None, **kwargs) -> None:
     database get them back); the data migrations create them in the first place."""
     from django.apps import apps as global_apps
 
-    from services.roles import sync_role_groups
+    from core.roles import sync_role_groups
 
     # flush sends no ``apps``; migrate sends its final state, which is the same models.
     sync_role_groups(global_apps, None)

@@ -9,16 +9,16 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from balances import queries as balance_queries
-from balances.actors import Actor
-from balances.errors import DomainError
-from balances.forms import add_domain_error
+from balances.connections.actions import stored_credentials
+from balances.connections.forms import ConnectionForm
 from balances.providers.syncpay import syncpay_mode
+from core.actors import Actor
+from core.errors import DomainError
+from core.forms import add_domain_error
+from core.permissions import require_perms
 from services import actions, queries
-from services.connection_actions import stored_credentials
-from services.connection_forms import ConnectionForm
 from services.forms import ServiceForm, ServiceSearchForm
 from services.models import AuditEntry, Service
-from services.permissions import require_perms
 
 PAGE_SIZE = 25
 

@@ -122,7 +122,7 @@ def api_client_with_key(raw_key: str | None) -> Client:
 @pytest.fixture
 def make_api_key():
     """make_api_key(user, read_only=False) -> the raw key."""
-    from services.apikey_actions import api_key_create
+    from services.accounts.actions import api_key_create
 
     def make(user, *, read_only: bool = False, name: str = "tests") -> str:
         return api_key_create(user=user, name=name, read_only=read_only)[1]

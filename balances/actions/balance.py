@@ -9,10 +9,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from balances import currencies
-from balances.actors import Actor
-from balances.errors import AlreadyExists, NotAllowed, NotFound, StaleVersion, ValidationFailed
 from balances.models import Balance, BalanceChange
+from core.actors import Actor
+from core.errors import AlreadyExists, NotAllowed, NotFound, StaleVersion, ValidationFailed
+from core.money import currencies
 from services.models import Service
 
 REASON_MAX_LENGTH = 500

@@ -9,8 +9,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from balances.actions.balance import lock_balance, record_available_change
-from balances.actors import Actor
 from balances.models import Balance, BalanceChange
+from core.actors import Actor
 from services.models import Service
 
 

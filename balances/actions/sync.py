@@ -22,12 +22,12 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from balances import locks
-from balances.actors import Actor
-from balances.errors import Conflict, NotAllowed
-from balances.models import ActorType, Balance, BalanceChange, SyncRun
+from balances.models import Balance, BalanceChange, SyncRun
 from balances.providers.base import ErrorCategory, ProviderError, Snapshot, get_adapter
 from balances.sync_plan import CREATE, UNCHANGED, UPDATE, Plan, plan_snapshot
-from services.crypto import CredentialsUnreadable
+from core.actors import Actor, ActorType
+from core.crypto import CredentialsUnreadable
+from core.errors import Conflict, NotAllowed
 from services.models import ProviderConnection, Service, provider_label
 
 log = logging.getLogger(__name__)
@@ -233,7 +233,7 @@ def _execute_locked(run_public_id: str, service_id: int) -> Outcome:
             message="The provider connection was removed.",
         )
         return Outcome("failed")
-    from services.connection_actions import connection_config
+    from balances.connections.actions import connection_config
 
     try:
         config = connection_config(connection)

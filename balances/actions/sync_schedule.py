@@ -12,8 +12,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from balances.actions.sync import ABANDONED_CATEGORY, SyncAlreadyRunning, run_fail, sync_request
-from balances.errors import Conflict
 from balances.models import SyncRun
+from core.errors import Conflict
 from services.models import ProviderConnection, Service
 
 log = logging.getLogger(__name__)

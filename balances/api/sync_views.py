@@ -9,10 +9,10 @@ from rest_framework.response import Response
 
 from balances.actions.sync import sync_request
 from balances.api import serializers as s
-from balances.errors import NotFound
 from balances.models import SyncRun
-from config.api.schema import SERVICE_ID, errors, paginated, path_param
-from config.api.views import ApiView
+from core.api.schema import SERVICE_ID, errors, paginated, path_param
+from core.api.views import ApiView
+from core.errors import NotFound
 from services.queries import service_by_public_id
 
 VIEW_RUNS = ("services.view_service", "balances.view_syncrun")

@@ -4,7 +4,7 @@ so that it is never taken for a currency code."""
 from __future__ import annotations
 
 from balances.api import sync_views, views
-from config.api.routes import api_path
+from core.api.routes import api_path
 
 urlpatterns = [
     *api_path("services/<str:serviceId>/balances", views.BalanceListView.as_view(), "api-balances"),

@@ -2,7 +2,7 @@
 
 Thin views: an input serializer parses, one action or query does the work, an output
 serializer answers.  Rules (precision, uniqueness, versions, what blocks a deletion) live in
-``balances.actions``; their errors reach the client through ``config.api.errors``.
+``balances.actions``; their errors reach the client through ``core.api.errors``.
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from balances import actions, currencies, queries
-from balances.actors import Actor
+from balances import actions, queries
 from balances.api import serializers as s
-from balances.errors import NotFound
 from balances.models import Balance
-from config.api.schema import CURRENCY, IF_MATCH, SERVICE_ID, errors, paginated
-from config.api.views import ApiView, expected_version
+from core.actors import Actor
+from core.api.schema import CURRENCY, IF_MATCH, SERVICE_ID, errors, paginated
+from core.api.views import ApiView, expected_version
+from core.errors import NotFound
+from core.money import currencies
 from payouts.queries import holds_by_currency
 from services.models import Service
 from services.queries import service_by_public_id

@@ -206,7 +206,7 @@ def currency_code(value: object, what: str) -> str:
 
 def check_amount(value: Decimal, what: str) -> Decimal:
     """Finite, at most 8 decimal places (trailing zeros aside), storable."""
-    from balances.currencies import MAX_ABS_AMOUNT
+    from core.money.currencies import MAX_ABS_AMOUNT
 
     if not value.is_finite():
         raise bad_response(f"{what} is not a finite number.")

@@ -14,7 +14,6 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
-from balances import currencies
 from balances.providers import http
 from balances.providers.base import (
     ConnectionConfig,
@@ -34,6 +33,7 @@ from balances.providers.base import (
     require_field,
     require_mapping,
 )
+from core.money import currencies
 
 DEFAULT_VERSION = "2022-02-01"
 _BALANCE_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")

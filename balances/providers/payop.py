@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from balances import currencies
 from balances.providers import http
 from balances.providers.base import (
     ConnectionConfig,
@@ -35,6 +34,7 @@ from balances.providers.base import (
     require_mapping,
     require_str,
 )
+from core.money import currencies
 
 BALANCES_PATH = "/v1/wallets/get-balances"
 # Payop's limit is per minute: without a Retry-After the next minute is the safe guess.

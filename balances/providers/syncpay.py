@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from balances import currencies
 from balances.providers import http
 from balances.providers.base import (
     ConnectionConfig,
@@ -30,6 +29,7 @@ from balances.providers.base import (
     require_mapping,
     require_str,
 )
+from core.money import currencies
 
 BALANCES_PATH = "/api/v1/accounts/balances"
 _MODES = {"sk_test_": "test", "sk_live_": "live"}

@@ -15,7 +15,6 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
-from balances import currencies
 from balances.providers import http
 from balances.providers.base import (
     ConnectionConfig,
@@ -34,6 +33,7 @@ from balances.providers.base import (
     require_list,
     require_mapping,
 )
+from core.money import currencies
 
 TYPES = ("STANDARD", "SAVINGS")
 _PROFILE_ID = re.compile(r"\d{1,20}")

@@ -18,7 +18,6 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
-from balances import currencies
 from balances.sandbox.common import (
     basic_credentials,
     bearer_token,
@@ -28,6 +27,7 @@ from balances.sandbox.common import (
     minor_to_decimal,
     walk_minor,
 )
+from core.money import currencies
 
 
 def _logref(*parts: str) -> str:

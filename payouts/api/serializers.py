@@ -7,7 +7,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from balances.api.serializers import AmountInField, AmountOutField
+from core.money.fields import AmountInField, AmountOutField
 from payouts.actions import DESTINATION_MAX_LENGTH, REASON_MAX_LENGTH, actions_allowed
 from payouts.models import Payout, PayoutEvent
 

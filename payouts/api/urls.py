@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from config.api.routes import api_path
+from core.api.routes import api_path
 from payouts.actions import ACTIONS
 from payouts.api import views
 

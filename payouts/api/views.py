@@ -8,10 +8,10 @@ from rest_framework import exceptions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from balances.actors import Actor
-from balances.errors import NotFound
-from config.api.schema import IF_MATCH, SERVICE_ID, errors, paginated, path_param
-from config.api.views import ApiView, expected_version
+from core.actors import Actor
+from core.api.schema import IF_MATCH, SERVICE_ID, errors, paginated, path_param
+from core.api.views import ApiView, expected_version
+from core.errors import NotFound
 from payouts import actions, queries
 from payouts.api import serializers as s
 from payouts.models import Payout

@@ -11,8 +11,8 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
+from balances.connections.actions import CREDENTIAL_MAX_LENGTH, stored_credential_names
 from services.actions import NAME_MAX_LENGTH
-from services.connection_actions import CREDENTIAL_MAX_LENGTH, stored_credential_names
 from services.models import FeeProfile, ProviderConnection, Service
 
 # --- Services -----------------------------------------------------------------------------

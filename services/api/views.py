@@ -7,11 +7,12 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from balances.actors import Actor
-from balances.errors import NotFound
-from config.api.schema import SERVICE_ID, errors, paginated
-from config.api.views import ApiView
-from services import actions, connection_actions, queries
+from balances.connections import actions as connection_actions
+from core.actors import Actor
+from core.api.schema import SERVICE_ID, errors, paginated
+from core.api.views import ApiView
+from core.errors import NotFound
+from services import actions, queries
 from services.api import serializers as s
 from services.models import ProviderConnection
 

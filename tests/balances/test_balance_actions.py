@@ -8,9 +8,9 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from balances import actions
-from balances.actors import Actor
-from balances.errors import AlreadyExists, NotAllowed, NotFound, StaleVersion, ValidationFailed
-from balances.models import ActorType, Balance, BalanceChange
+from balances.models import Balance, BalanceChange
+from core.actors import Actor, ActorType
+from core.errors import AlreadyExists, NotAllowed, NotFound, StaleVersion, ValidationFailed
 from tests.factories import BalanceFactory, ServiceFactory
 
 pytestmark = pytest.mark.django_db

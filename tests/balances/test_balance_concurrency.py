@@ -12,9 +12,9 @@ from django.db import connection, transaction
 from django.test import Client
 
 from balances import actions
-from balances.actors import Actor
-from balances.errors import AlreadyExists, StaleVersion
 from balances.models import Balance, BalanceChange
+from core.actors import Actor
+from core.errors import AlreadyExists, StaleVersion
 from tests.factories import BalanceFactory, ServiceFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -13,9 +13,10 @@ from django.test import Client
 from django.urls import resolve
 from django.utils import timezone
 
-from balances import actions, currencies, views
-from balances.actors import Actor
+from balances import actions, views
 from balances.models import Balance, BalanceChange
+from core.actors import Actor
+from core.money import currencies
 from services.models import ProviderConnection
 from tests.factories import BalanceFactory, ServiceFactory
 

@@ -10,10 +10,10 @@ from decimal import Decimal
 import pytest
 from djmoney.money import Money
 
-from balances import currencies
-from balances.forms import parse_user_amount
-from balances.templatetags.money import amount as amount_filter
-from balances.templatetags.money import money
+from core.money import currencies
+from core.money.forms import parse_user_amount
+from core.templatetags.money import amount as amount_filter
+from core.templatetags.money import money
 
 
 @pytest.mark.parametrize(

@@ -9,10 +9,10 @@ import pytest
 from playwright.sync_api import expect
 
 from balances.actions import balance_create
-from balances.actors import Actor
+from balances.connections.actions import connection_save
 from balances.models import Balance, SyncRun
 from balances.sandbox import DEMO_CONNECTIONS
-from services.connection_actions import connection_save
+from core.actors import Actor
 from tests.factories import ServiceFactory, UserFactory
 from tests.provider_server import SYNCPAY_PATH, SYNCPAY_UNAUTHORIZED, ProviderServer
 

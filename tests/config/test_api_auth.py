@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from services.apikey_actions import api_key_create, api_key_revoke
+from services.accounts.actions import api_key_create, api_key_revoke
 from services.models import ApiKey
 from tests.config.helpers import assert_error, send
 from tests.conftest import api_client_with_key
@@ -239,7 +239,7 @@ def test_without_redis_the_cache_based_throttle_still_limits(
 def test_the_api_stays_up_when_the_throttle_store_is_down(
     tight_rates, settings, viewer_api, service
 ):
-    from config.api import throttling
+    from core.api import throttling
 
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
     throttling._script.cache_clear()

@@ -7,7 +7,7 @@ import logging
 import pytest
 from django.test import Client, RequestFactory
 
-from config.api import errors
+from core.api import errors
 from tests.config.helpers import assert_error, send
 from tests.factories import BalanceFactory
 

@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 from rest_framework.exceptions import ParseError
 
-from config.api.parsers import DecimalJSONParser
-from config.api.renderers import DecimalJSONRenderer
+from core.api.parsers import DecimalJSONParser
+from core.api.renderers import DecimalJSONRenderer
 
 
 def render(data) -> bytes:

@@ -25,9 +25,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from balances.actors import Actor
+from balances.connections.actions import connection_save
 from balances.models import SyncRun
-from services.connection_actions import connection_save
+from core.actors import Actor
 from tests.factories import BalanceFactory, ServiceFactory
 
 CHECKS = [

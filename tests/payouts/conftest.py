@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from balances.actors import Actor
+from core.actors import Actor
 from payouts import actions
-from services import fee_actions
+from services.fees import actions as fee_actions
 from tests.factories import BalanceFactory, ServiceFactory
 
 

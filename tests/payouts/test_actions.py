@@ -7,12 +7,12 @@ from decimal import Decimal
 
 import pytest
 
-from balances.errors import Conflict, NotAllowed, NotFound, Unprocessable, ValidationFailed
 from balances.models import BalanceChange
+from core.errors import Conflict, NotAllowed, NotFound, Unprocessable, ValidationFailed
 from payouts import actions
 from payouts.models import Payout
 from payouts.queries import hold_for, holds_by_currency, open_payout_count
-from services import fee_actions
+from services.fees import actions as fee_actions
 from tests.factories import BalanceFactory, ServiceFactory
 
 pytestmark = pytest.mark.django_db

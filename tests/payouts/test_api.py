@@ -193,7 +193,7 @@ def test_list_is_newest_first_filtered_and_paginated(viewer_api, world, make_pay
 
 
 def actions_actor():
-    from balances.actors import Actor
+    from core.actors import Actor
 
     return Actor.system("tests")
 

@@ -11,13 +11,13 @@ from decimal import Decimal
 import pytest
 from django.db import connection, connections
 
-from balances.actors import Actor
-from balances.errors import Conflict, DomainError, Unprocessable
 from balances.models import Balance, BalanceChange
+from core.actors import Actor
+from core.errors import Conflict, DomainError, Unprocessable
 from payouts import actions
 from payouts.models import Payout
 from payouts.queries import hold_for
-from services import fee_actions
+from services.fees import actions as fee_actions
 from tests.factories import BalanceFactory, ServiceFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -7,8 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from balances.errors import NotAllowed, StaleVersion
-from balances.models import ActorType, BalanceChange
+from balances.models import BalanceChange
+from core.actors import ActorType
+from core.errors import NotAllowed, StaleVersion
 from payouts import actions
 from payouts.models import Payout
 from payouts.queries import hold_for
@@ -117,7 +118,7 @@ def test_failed_and_canceled_only_end_the_hold(
 
 
 def test_the_timeline_records_who_did_what(make_payout, operator):
-    from balances.actors import Actor
+    from core.actors import Actor
 
     payout = make_payout()
     actions.payout_process(payout=payout, actor=Actor.for_user(operator))

@@ -100,7 +100,7 @@ def test_operators_are_offered_the_actions_the_state_allows(clients, urls):
 
 
 def actions_actor():
-    from balances.actors import Actor
+    from core.actors import Actor
 
     return Actor.system("tests")
 

@@ -9,8 +9,8 @@ import pytest
 from django.test import Client
 
 from balances import actions
-from balances.actors import Actor
 from balances.models import BalanceChange
+from core.actors import Actor
 from tests.factories import BalanceFactory, ServiceFactory
 
 pytestmark = pytest.mark.django_db

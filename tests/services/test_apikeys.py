@@ -8,8 +8,8 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from balances.errors import NotFound, ValidationFailed
-from services.apikey_actions import api_key_create, api_key_revoke
+from core.errors import NotFound, ValidationFailed
+from services.accounts.actions import api_key_create, api_key_revoke
 from services.models import ApiKey
 from tests.conftest import api_client_with_key
 

@@ -9,8 +9,8 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.models import User
 from django.core.management import call_command
 
-from balances import currencies
 from balances.models import Balance, BalanceChange
+from core.money import currencies
 from services.models import Service
 
 pytestmark = pytest.mark.django_db

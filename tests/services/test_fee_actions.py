@@ -7,9 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from balances.actors import Actor
-from balances.errors import AlreadyExists, NotAllowed, StaleVersion, ValidationFailed
-from services import fee_actions, fees
+from core.actors import Actor
+from core.errors import AlreadyExists, NotAllowed, StaleVersion, ValidationFailed
+from services.fees import actions as fee_actions
+from services.fees import formula as fees
 from services.models import AuditEntry, FeeProfile, FeeRule
 from tests.factories import ServiceFactory
 

@@ -12,10 +12,11 @@ from hypothesis import example, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from balances import currencies
-from balances.actors import Actor
-from balances.errors import ValidationFailed
-from services import fee_actions, fees
+from core.actors import Actor
+from core.errors import ValidationFailed
+from core.money import currencies
+from services.fees import actions as fee_actions
+from services.fees import formula as fees
 
 D = Decimal
 CODES = ["EUR", "JPY", "KWD", "USD", "USDT_TRC20"]

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from balances.actors import Actor
-from services import fee_actions
+from core.actors import Actor
+from services.fees import actions as fee_actions
 from services.models import AuditEntry, FeeProfile, FeeRule
 from tests.factories import ServiceFactory
 

@@ -7,8 +7,8 @@ import re
 import pytest
 from django.db import IntegrityError, transaction
 
-from balances.actors import Actor
-from balances.errors import ValidationFailed
+from core.actors import Actor
+from core.errors import ValidationFailed
 from services import actions
 from services.models import Service, new_service_id
 from tests.factories import ServiceFactory

@@ -7,8 +7,8 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from balances.actions.sync import SyncAlreadyRunning, sync_request
-from balances.errors import DomainError
 from balances.models import SyncRun
+from core.errors import DomainError
 from services.models import Service
 
 

@@ -11,8 +11,8 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from balances.errors import DomainError
-from services.apikey_actions import api_key_create
+from core.errors import DomainError
+from services.accounts.actions import api_key_create
 
 
 class Command(BaseCommand):

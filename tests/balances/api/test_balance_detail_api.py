@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 
 from balances import actions
-from balances.actors import Actor
 from balances.models import Balance, BalanceChange
+from core.actors import Actor
 from tests.config.helpers import assert_error, body, send
 from tests.factories import BalanceFactory
 

@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from balances.actors import Actor
+from balances.connections.actions import connection_save
 from balances.models import SyncRun
-from services.connection_actions import connection_save
+from core.actors import Actor
 from tests.config.helpers import (
     CALLERS,
     OPERATORS,

@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from balances.actors import Actor
+from balances.connections.actions import connection_save
 from balances.models import SyncRun
-from services.connection_actions import connection_save
+from core.actors import Actor
 from tests.config.helpers import assert_error, body
 
 pytestmark = pytest.mark.django_db

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from balances.actors import Actor
-from services.connection_actions import connection_save
+from balances.connections.actions import connection_save
+from core.actors import Actor
 from tests.provider_server import ProviderServer
 
 SYNCPAY_KEY = "sk_test_synctests123"

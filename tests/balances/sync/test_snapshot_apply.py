@@ -12,9 +12,9 @@ from django.test.utils import CaptureQueriesContext
 
 from balances.actions import balance_create, balance_update
 from balances.actions.sync import ConcurrentEdit, snapshot_apply
-from balances.actors import Actor
 from balances.models import Balance, BalanceChange, SyncRun
 from balances.providers.base import CurrencyFigures, Snapshot
+from core.actors import Actor
 from services.models import ProviderConnection
 from tests.factories import ServiceFactory
 

@@ -11,9 +11,9 @@ from django.db import connection as db_connection
 
 from balances.actions import balance_create, balance_update
 from balances.actions.sync import sync_execute, sync_request
-from balances.actors import Actor
-from balances.errors import StaleVersion
 from balances.models import Balance, BalanceChange, SyncRun
+from core.actors import Actor
+from core.errors import StaleVersion
 from tests.factories import ServiceFactory
 from tests.provider_server import SYNCPAY_PATH, Reply, syncpay_body
 

@@ -11,10 +11,10 @@ import pytest
 from balances.actions import balance_create
 from balances.actions.sync import SyncAlreadyRunning, retry_delay, sync_request
 from balances.actions.sync_schedule import sync_schedule_due
-from balances.actors import Actor
-from balances.errors import NotAllowed
+from balances.connections.actions import connection_resume
 from balances.models import Balance, SyncRun
-from services.connection_actions import connection_resume
+from core.actors import Actor
+from core.errors import NotAllowed
 from tests.balances.sync.conftest import SYNCPAY_KEY
 from tests.factories import ServiceFactory
 from tests.provider_server import SYNCPAY_PATH, SYNCPAY_UNAUTHORIZED, Reply, syncpay_body

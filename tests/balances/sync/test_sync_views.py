@@ -9,9 +9,9 @@ import pytest
 from django.test import Client
 
 from balances.actions import balance_create, balance_update
-from balances.actors import Actor
+from balances.connections.actions import stored_credentials
 from balances.models import Balance, BalanceChange, SyncRun
-from services.connection_actions import stored_credentials
+from core.actors import Actor
 from services.models import ProviderConnection
 from tests.balances.sync.conftest import SYNCPAY_KEY
 from tests.factories import ServiceFactory

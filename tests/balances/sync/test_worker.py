@@ -25,8 +25,8 @@ from django.utils import timezone
 
 from balances.actions import balance_create
 from balances.actions.sync import sync_request
-from balances.actors import Actor
 from balances.models import Balance, BalanceChange, SyncRun
+from core.actors import Actor
 from services.models import ProviderConnection
 from tests.balances.sync.worker_checks import (
     ENDED,

@@ -9,8 +9,8 @@ from decimal import Decimal
 from typing import Any
 
 from balances.actions import balance_create
-from balances.actors import Actor
 from balances.models import BalanceChange, SyncRun
+from core.actors import Actor
 from tests.balances.sync.worker_harness import CeleryWorker, broker_state
 from tests.factories import ServiceFactory
 

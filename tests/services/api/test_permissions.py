@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from balances.actors import Actor
-from services.connection_actions import connection_save
+from balances.connections.actions import connection_save
+from core.actors import Actor
 from tests.config.helpers import (
     ADMINS,
     CALLERS,

@@ -1,0 +1,83 @@
+"""The base class of every API view, and the schema and docs views."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+from drf_spectacular.renderers import (
+    OpenApiJsonRenderer,
+    OpenApiJsonRenderer2,
+    OpenApiYamlRenderer,
+    OpenApiYamlRenderer2,
+)
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework import exceptions
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from core.api.pagination import ApiPagination
+from core.api.permissions import HasRolePermission
+
+_ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,10})"?\s*$')
+# Versions start at 1 and only grow: an unreadable tag can never match.
+UNMATCHABLE_VERSION = 0
+
+
+def expected_version(request: Request) -> int | None:
+    """The version named by If-Match; None when there is none (empty, or "*": any version)."""
+    raw = (request.headers.get("If-Match") or "").strip()
+    if raw in ("", "*"):
+        return None
+    match = _ETAG.match(raw.split(",")[0])
+    return int(match.group(1)) if match else UNMATCHABLE_VERSION
+
+
+class ApiView(APIView):
+    """One view per resource or operation.  Subclasses declare ``required_perms`` per HTTP
+    method and stay thin: parse with an input serializer, call one action or query, answer
+    with an output serializer."""
+
+    permission_classes = [HasRolePermission]
+    required_perms: ClassVar[dict[str, tuple[str, ...]]] = {}
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        # DRF's order is authenticate, permissions, throttles: an anonymous caller or a bad
+        # key would get its 401 before any throttle counted it, so the per-IP limit could
+        # never apply.  Here throttles run before permissions, and a failed authentication
+        # is counted against the caller's IP before its 401.
+        self.format_kwarg = self.get_format_suffix(**kwargs)
+        request.accepted_renderer, request.accepted_media_type = self.perform_content_negotiation(
+            request
+        )
+        request.version, request.versioning_scheme = self.determine_version(
+            request, *args, **kwargs
+        )
+        try:
+            self.perform_authentication(request)
+        except exceptions.AuthenticationFailed:
+            self.check_throttles(request)
+            raise
+        self.check_throttles(request)
+        self.check_permissions(request)
+
+    def paginate(self, request: Request, queryset: Any, serializer_class: Any) -> Any:
+        paginator = ApiPagination()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        data = serializer_class(page, many=True).data
+        return paginator.get_paginated_response(data)
+
+
+class SchemaView(SpectacularAPIView):
+    """The OpenAPI 3 document, JSON unless YAML is asked for (JSON is also valid YAML)."""
+
+    renderer_classes = [
+        OpenApiJsonRenderer2,
+        OpenApiJsonRenderer,
+        OpenApiYamlRenderer,
+        OpenApiYamlRenderer2,
+    ]
+
+
+class DocsView(SpectacularSwaggerView):
+    """Swagger UI, served from drf-spectacular-sidecar's static files (no CDN)."""
