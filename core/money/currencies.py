@@ -7,8 +7,9 @@ rounds) a value more precise than its currency allows.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import cache
 
 import moneyed
@@ -21,6 +22,13 @@ STORAGE_DECIMAL_PLACES = 8
 STORAGE_MAX_DIGITS = 28
 MAX_ABS_AMOUNT = Decimal(10) ** (STORAGE_MAX_DIGITS - STORAGE_DECIMAL_PLACES) - Decimal(
     "0.00000001"
+)
+
+# ISO 4217 codes that are not money a service can hold: no currency (XXX), testing (XTS),
+# accounting units (XDR, XSU, XUA, the bond units XBA-XBD) and precious metals.
+NOT_MONEY = frozenset(
+    {"XXX", "XTS", "XDR", "XSU", "XUA", "XBA", "XBB", "XBC", "XBD", "XAU", "XAG", "XPD", "XPT"}
+    | {"XFO", "XFU", "XRE"}
 )
 
 # Offered first in currency pickers; the rest follow alphabetically.
@@ -61,7 +69,7 @@ def _registry() -> dict[str, CurrencyInfo]:
     crypto = set(settings.CRYPTO_ASSETS)
     result: dict[str, CurrencyInfo] = {}
     for code, cur in moneyed.CURRENCIES.items():
-        if code == "DEFAULT" or not code:
+        if code == "DEFAULT" or not code or code in NOT_MONEY:
             continue
         sub_unit = int(cur.sub_unit or 1)
         decimals = round(math.log10(sub_unit)) if sub_unit > 1 else 0
@@ -78,7 +86,7 @@ def all_currencies() -> list[CurrencyInfo]:
 
 
 def is_known(code: str) -> bool:
-    return code in _registry()
+    return isinstance(code, str) and CODE.fullmatch(code) is not None and code in _registry()
 
 
 def get(code: str) -> CurrencyInfo:
@@ -93,12 +101,19 @@ def decimals_of(code: str) -> int:
     return get(code).decimals
 
 
+CODE = re.compile(r"[A-Z0-9_]{1,16}", re.ASCII)
+
+
 def normalise_code(raw: object) -> str:
-    return str(raw or "").strip().upper()
+    """A currency code as sent, trimmed of surrounding spaces only and upper-cased in ASCII
+    (a non-ASCII look-alike such as a long s stays unknown; so does "CHF\n")."""
+    text = str(raw or "").strip(" ")
+    return text.upper() if text.isascii() else text
 
 
 def check_precision(amount: Decimal, currency: str) -> Decimal:
-    """Return ``amount`` unchanged when ``currency`` can hold it exactly; raise otherwise.
+    """Return ``amount`` written with the currency's digits when ``currency`` can hold it
+    exactly; raise otherwise.
 
     Trailing zeros are harmless ("10.50" EUR, "5.000" KWD): only a value that would change
     when written with the currency's digits is refused.
@@ -115,29 +130,60 @@ def check_precision(amount: Decimal, currency: str) -> Decimal:
         raise AmountError(
             f"{info.code} amounts have at most {info.decimals} decimal places; {amount} has more."
         )
-    return amount
+    # The same value with the currency's digits: "0E-16384" or "1E+3" never reach storage.
+    return amount.quantize(info.quantum)
 
 
-def parse_amount(raw: object, currency: str) -> Decimal:
-    """Parse a user- or API-supplied amount (string, int or Decimal, never float) exactly."""
+# A plain decimal: an optional minus, ASCII digits, at most one point with digits after it.
+# No exponent, no underscores, no "+", no non-ASCII digits (Arabic-Indic, fullwidth...).
+PLAIN_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?", re.ASCII)
+# Longest text worth parsing: 20 integer digits, a point, and trailing zeros within reason.
+MAX_AMOUNT_TEXT = 64
+
+
+def parse_decimal(raw: object) -> Decimal:
+    """The shape check every amount passes, before any currency rule: a plain decimal as a
+    string (surrounding spaces ignored), an ``int``, or a ``Decimal`` (a JSON number from
+    :mod:`core.exactjson`, refused when it was written with an exponent).  Refuses floats,
+    exponents, underscores, "+", non-ASCII digits and more integer digits than storage keeps.
+    """
     if isinstance(raw, bool) or raw is None:
         raise AmountError("Amount is required and must be a number.")
     if isinstance(raw, float):
         # A float has already lost the exact value; the API parser never produces one.
         raise AmountError("Amount must be given as a decimal string or an exact number.")
     if isinstance(raw, Decimal):
+        if getattr(raw, "has_exponent", False):
+            raise AmountError("Write the amount as a plain decimal, without an exponent.")
         value = raw
     elif isinstance(raw, int):
-        value = Decimal(raw)
+        value = Decimal(raw) if abs(raw) <= MAX_ABS_AMOUNT else None
+        if value is None:
+            raise AmountError("Amount is too large.")
     else:
-        text = str(raw).strip().replace("_", "")
+        text = str(raw).strip(" ")
         if not text:
             raise AmountError("Amount is required.")
-        try:
-            value = Decimal(text)
-        except (InvalidOperation, ValueError):
-            raise AmountError(f"{text!r} is not a number.") from None
-    return check_precision(value, currency)
+        if len(text) > MAX_AMOUNT_TEXT:
+            raise AmountError("Amount is too long.")
+        if not PLAIN_DECIMAL.fullmatch(text):
+            shown = text if len(text) <= 24 else text[:24] + "…"
+            raise AmountError(
+                f"{shown!r} is not a number: write a plain decimal such as 1250.50 "
+                "(digits 0-9, an optional minus, one point, no exponent)."
+            )
+        value = Decimal(text)
+    if not value.is_finite():
+        raise AmountError("Amount must be a finite number.")
+    if abs(value) > MAX_ABS_AMOUNT:
+        raise AmountError("Amount is too large.")
+    return value
+
+
+def parse_amount(raw: object, currency: str) -> Decimal:
+    """Parse an amount from any door (API, form, query parameter, provider) exactly:
+    :func:`parse_decimal`, then the currency's precision; never rounds."""
+    return check_precision(parse_decimal(raw), currency)
 
 
 def clean_code(raw: object) -> str:
