@@ -1,4 +1,5 @@
-"""The OpenAPI schema at /api/v1/schema/ and the docs at /api/v1/docs/ (no CDN)."""
+"""The OpenAPI schema at /api/v1/schema/ and the docs at /api/v1/docs/ (no CDN), both behind a
+login like every other endpoint."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ import re
 
 import pytest
 import yaml
+from django.test import Client
+
+from tests.config.helpers import assert_error
+from tests.conftest import BAD_API_KEY, api_client_with_key
 
 pytestmark = pytest.mark.django_db
 
@@ -22,6 +27,11 @@ DOCUMENTED = {
     "/api/v1/sync-runs/{syncRunId}": {"get"},
 }
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
+
+
+@pytest.fixture
+def client(viewer_client):
+    return viewer_client
 
 
 @pytest.fixture
@@ -82,10 +92,43 @@ def test_docs_are_served_without_any_cdn(client):
 
     assert response.status_code == 200
     html = response.content.decode()
-    assert "/api/v1/schema/" in html
     assets = re.findall(r'(?:src|href)="([^"]+)"', html)
     assert any("drf_spectacular_sidecar" in a for a in assets)
     assert all(a.startswith("/") for a in assets), assets
     assert "cdn" not in html.lower() and "unpkg" not in html.lower()
     bundle = next(a for a in assets if a.endswith("swagger-ui-bundle.js"))
     assert client.get(bundle).status_code == 200
+    # Swagger UI's start-up script is a file too (the CSP allows no inline script).
+    assert "<script>" not in html and "<style>" not in html
+    script = next(a for a in assets if a.startswith("/api/v1/docs/?"))
+    started = client.get(script.replace("&amp;", "&"))
+    assert started.status_code == 200
+    assert started["Content-Type"].startswith("application/javascript")
+    assert "/api/v1/schema/" in started.content.decode()
+
+
+def test_the_schema_needs_a_login():
+    response = Client().get("/api/v1/schema/")
+
+    assert_error(response, 401, "not_authenticated")
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    assert b"openapi" not in response.content
+
+
+def test_the_schema_refuses_a_bad_key(db):
+    assert_error(api_client_with_key(BAD_API_KEY).get("/api/v1/schema/"), 401)
+
+
+def test_an_api_key_reads_the_schema(viewer, make_api_key):
+    response = api_client_with_key(make_api_key(viewer, read_only=True)).get("/api/v1/schema/")
+
+    assert response.status_code == 200
+    assert json.loads(response.content)["openapi"].startswith("3.")
+
+
+@pytest.mark.parametrize("url", ["/api/v1/docs/", "/api/v1/docs/?script="])
+def test_the_docs_send_an_anonymous_browser_to_the_login_page(url):
+    response = Client().get(url)
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/?next=/api/v1/docs/")
