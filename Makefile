@@ -30,9 +30,16 @@ test: $(VENV)/.installed-dev
 	@.ci/preflight
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# mypy covers where the rules live: core, every actions and queries module, the adapters.
+MYPY_TARGETS = core balances/providers $(shell find services balances payouts \
+	\( -name actions.py -o -name queries.py -o -path '*/actions/*.py' -o -path '*/sync/*.py' \) \
+	-not -path '*/migrations/*' | sort)
+
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/python .ci/check_imports.py
+	$(VENV)/bin/mypy $(MYPY_TARGETS)
 
 format: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format .
@@ -47,6 +54,14 @@ beat: $(VENV)/.installed-run
 bench: $(VENV)/.installed-dev
 	@.ci/preflight
 	$(PY) benchmarks/run_all.py
+
+# Django's production checks, as README promises they pass: DEBUG off and throwaway values
+# for the variables production must set (nothing is served or stored).
+check-deploy: $(VENV)/.installed-run
+	DEBUG=0 ALLOWED_HOSTS=backoffice.example.com \
+	SECRET_KEY="$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+	CREDENTIALS_ENCRYPTION_KEY="$$($(PY) -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')" \
+	$(PY) manage.py check --deploy --fail-level WARNING
 
 clean:
 	rm -rf $(VENV) build *.egg-info staticfiles

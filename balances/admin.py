@@ -1,9 +1,14 @@
+"""The Django admin for balances, their history, sync runs and provider connections: all
+read-only (balances change through their actions, with locks, versions and history; a
+connection is edited on its service's page, where its credentials are written)."""
+
 from __future__ import annotations
 
 from django.contrib import admin
 
 from balances.models import Balance, BalanceChange, SyncRun
-from services.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin
+from services.models import ProviderConnection
 
 
 @admin.register(Balance)
@@ -59,3 +64,35 @@ class SyncRunAdmin(ReadOnlyAdmin):
     list_filter = ("status", "trigger", "provider_kind", "error_category")
     search_fields = ("public_id", "service__public_id", "service__name")
     list_select_related = ("service",)
+
+
+@admin.register(ProviderConnection)
+class ProviderConnectionAdmin(ReadOnlyAdmin):
+    """Registered here because balances owns the connection actions.  Credentials are
+    write-only: the encrypted column is not shown, even here."""
+
+    list_display = (
+        "service",
+        "kind",
+        "base_url",
+        "last_success_at",
+        "consecutive_failures",
+        "paused_at",
+    )
+    list_filter = ("kind", ("paused_at", admin.EmptyFieldListFilter))
+    search_fields = ("service__public_id", "service__name")
+    list_select_related = ("service",)
+    fields = (
+        "service",
+        "kind",
+        "base_url",
+        "options",
+        "create_missing_balances",
+        "next_sync_at",
+        "consecutive_failures",
+        "paused_at",
+        "paused_reason",
+        "last_success_at",
+        "created_at",
+        "updated_at",
+    )

@@ -10,7 +10,7 @@ from core.money.forms import AmountField, parse_user_amount
 
 
 class BalanceCreateForm(forms.Form):
-    currency = forms.CharField(widget=forms.Select)
+    currency = forms.CharField(widget=forms.Select, strip=False)
     amount = AmountField(
         required=False, label="Opening amount", help_text="Optional; 0 when empty."
     )

@@ -10,10 +10,10 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from functools import cache
 
-import redis
 from django.conf import settings
+
+from core import redis as shared_redis
 
 # Compare-and-delete: release only a lock we still own.
 _RELEASE = """
@@ -27,15 +27,6 @@ _local_locks: dict[str, tuple[str, float]] = {}
 _local_guard = threading.Lock()
 
 
-@cache
-def _redis(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
-
-
-def client() -> redis.Redis:
-    return _redis(settings.REDIS_URL)
-
-
 def _key(name: str) -> str:
     return f"bo:lock:{name}"
 
@@ -44,7 +35,9 @@ def acquire(name: str, ttl: float) -> str | None:
     """Take the lock for ``ttl`` seconds; return its token, or None when someone holds it."""
     token = secrets.token_hex(16)
     if settings.USE_REDIS:
-        ok = client().set(_key(name), token, nx=True, px=max(1, int(ttl * 1000)))
+        ok = shared_redis.client().set(
+            shared_redis.key(_key(name)), token, nx=True, px=max(1, int(ttl * 1000))
+        )
         return token if ok else None
     now = time.monotonic()
     with _local_guard:
@@ -57,7 +50,7 @@ def acquire(name: str, ttl: float) -> str | None:
 
 def release(name: str, token: str) -> bool:
     if settings.USE_REDIS:
-        return bool(client().eval(_RELEASE, 1, _key(name), token))
+        return bool(shared_redis.run_script(_RELEASE, keys=[_key(name)], args=[token]))
     with _local_guard:
         held = _local_locks.get(name)
         if held and held[0] == token:
@@ -69,7 +62,7 @@ def release(name: str, token: str) -> bool:
 def remaining(name: str) -> float:
     """Seconds until the lock expires (0 when free)."""
     if settings.USE_REDIS:
-        ms = client().pttl(_key(name))
+        ms = shared_redis.client().pttl(shared_redis.key(_key(name)))
         return max(0.0, ms / 1000) if ms and ms > 0 else 0.0
     with _local_guard:
         held = _local_locks.get(name)

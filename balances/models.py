@@ -1,8 +1,9 @@
 """Balances, their append-only history and synchronisation runs.
 
 Amounts are ``DecimalField(28, 8)`` next to one ``currency`` column rather than django-money
-``MoneyField``s: a balance has three amounts (available, pending, reserved) in one currency, and
-a MoneyField per amount would add a currency column per amount that could disagree.
+``MoneyField``s: a balance has four amounts (available, pending, reserved, and what open
+payouts hold) in one currency, and a MoneyField per amount would add a currency column per
+amount that could disagree.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ class Balance(models.Model):
     available = models.DecimalField(default=Decimal(0), **AMOUNT)
     pending = models.DecimalField(default=Decimal(0), **AMOUNT)
     reserved = models.DecimalField(default=Decimal(0), **AMOUNT)
+    # Amount + fee of the payouts that have not ended.  Written only by the hold and release
+    # actions (balances/actions/payout.py) under this row's lock; a sync or a manual edit of
+    # the figures above leaves it alone, and it does not move ``version``.
+    held = models.DecimalField(default=Decimal(0), **AMOUNT)
     version = models.PositiveIntegerField(default=1)
     updated_at = models.DateTimeField(default=timezone.now)
     updated_by_type = models.CharField(
@@ -52,6 +57,7 @@ class Balance(models.Model):
                 fields=["service", "currency"], name="balance_one_per_currency"
             ),
             models.CheckConstraint(condition=Q(version__gte=1), name="balance_version_positive"),
+            models.CheckConstraint(condition=Q(held__gte=0), name="balance_held_not_negative"),
         ]
         permissions = [("sync_balances", "Can start a balance synchronisation")]
 
@@ -61,6 +67,11 @@ class Balance(models.Model):
     @property
     def currency_info(self) -> currencies.CurrencyInfo:
         return currencies.get(self.currency)
+
+    @property
+    def available_for_payout(self) -> Decimal:
+        """What a new payout may still take: available minus what open payouts hold."""
+        return self.available - self.held
 
     @property
     def set_by_hand(self) -> bool:
@@ -232,7 +243,7 @@ class SyncRun(models.Model):
 
     @property
     def provider_label(self) -> str:
-        from services.models import provider_label
+        from balances.providers.base import provider_label
 
         return provider_label(self.provider_kind)
 

@@ -7,12 +7,11 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import QuerySet
-from django.http import Http404
 from django.utils import timezone
 
 from balances.models import Balance, BalanceChange, SyncRun
+from core.errors import NotFound
 from core.money import currencies
-from payouts.queries import holds_by_currency
 from services.models import ProviderConnection, Service
 
 
@@ -20,12 +19,15 @@ from services.models import ProviderConnection, Service
 class BalanceCard:
     balance: Balance
     info: currencies.CurrencyInfo
-    on_hold: Decimal
     stale: bool
 
     @property
+    def on_hold(self) -> Decimal:
+        return self.balance.held
+
+    @property
     def available_for_payout(self) -> Decimal:
-        return self.balance.available - self.on_hold
+        return self.balance.available_for_payout
 
 
 def balances_for_service(service: Service) -> list[Balance]:
@@ -37,17 +39,14 @@ def last_sync_run(service: Service) -> SyncRun | None:
 
 
 def balance_cards(service: Service, *, flag_stale: bool = False) -> list[BalanceCard]:
-    """The service's balances with what payouts hold on them.  Queries: the balances, and the
-    payout holds when there is a balance.  ``flag_stale`` for a service whose balances come
-    from a provider."""
+    """The service's balances with what payouts hold on them (a column of the row).  Queries:
+    the balances.  ``flag_stale`` for a service whose balances come from a provider."""
     balances = balances_for_service(service)
-    holds = holds_by_currency(service_id=service.pk) if balances else {}
     now = timezone.now()
     return [
         BalanceCard(
             balance=b,
             info=currencies.get(b.currency),
-            on_hold=holds.get(b.currency, Decimal(0)),
             stale=flag_stale and b.is_stale(now),
         )
         for b in balances
@@ -55,8 +54,8 @@ def balance_cards(service: Service, *, flag_stale: bool = False) -> list[Balance
 
 
 def balances_page_context(service: Service) -> dict[str, Any]:
-    """Queries: the balances, the payout holds, the last sync run (and the connection,
-    already joined by ``service_by_public_id``)."""
+    """Queries: the balances (with their holds), the last sync run (and the connection,
+    already joined by ``service_get``)."""
     connection: ProviderConnection | None = getattr(service, "provider_connection", None)
     cards = balance_cards(service, flag_stale=connection is not None)
     last_run = last_sync_run(service)
@@ -66,6 +65,16 @@ def balances_page_context(service: Service) -> dict[str, Any]:
         "last_run": last_run,
         "active_run": last_run if last_run and last_run.is_active else None,
     }
+
+
+def balance_get(service: Service, currency: str) -> Balance:
+    """The service's balance in ``currency`` (a code as typed: " eur " is EUR), for pages and
+    API alike; ``NotFound`` otherwise."""
+    code = currencies.normalise_code(currency)
+    balance = Balance.objects.filter(service=service, currency=code).first()
+    if balance is None:
+        raise NotFound(f"{service.public_id} has no {code} balance.")
+    return balance
 
 
 def history(*, service: Service, currency: str | None = None) -> QuerySet[BalanceChange]:
@@ -83,5 +92,5 @@ def currency_history(
     changes = history(service=service, currency=currency)
     balance = Balance.objects.filter(service=service, currency=currency).first()
     if balance is None and not changes.exists():
-        raise Http404(f"{service.public_id} has no {currency} balance or history.")
+        raise NotFound(f"{service.public_id} has no {currency} balance or history.")
     return balance, changes

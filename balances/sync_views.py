@@ -9,18 +9,18 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from balances import queries
-from balances.actions.sync import SyncAlreadyRunning, sync_request
 from balances.models import SyncRun
+from balances.sync.request import SyncAlreadyRunning, sync_request
 from core.errors import DomainError
 from core.permissions import require_perms
-from services.queries import service_by_public_id
+from services.queries import service_get
 
 
 @require_POST
 @require_perms("services.view_service", "balances.sync_balances")
 def sync_start(request: HttpRequest, service_id: str) -> HttpResponse:
     """Who: operator and above.  Starts a run (or points to the one already running)."""
-    service = service_by_public_id(service_id)
+    service = service_get(service_id)
     run = None
     try:
         run = sync_request(service=service, trigger=SyncRun.Trigger.BUTTON, user=request.user)
@@ -51,7 +51,7 @@ def sync_start(request: HttpRequest, service_id: str) -> HttpResponse:
 def sync_status(request: HttpRequest, service_id: str) -> HttpResponse:
     """Who: viewer and above.  The status bar; polled by htmx while a run is active.  When the
     run it was watching has ended, the cards are refreshed in the same response."""
-    return _status(request, service_by_public_id(service_id), request.GET.get("run"))
+    return _status(request, service_get(service_id), request.GET.get("run"))
 
 
 def _status(request: HttpRequest, service, watched: str | None) -> HttpResponse:
@@ -69,7 +69,7 @@ def _status(request: HttpRequest, service, watched: str | None) -> HttpResponse:
 @require_perms("services.view_service", "balances.view_syncrun")
 def run_list(request: HttpRequest, service_id: str) -> HttpResponse:
     """Who: viewer and above."""
-    service = service_by_public_id(service_id)
+    service = service_get(service_id)
     runs = SyncRun.objects.filter(service=service).select_related("requested_by")
     page = Paginator(runs, 25).get_page(request.GET.get("page"))
     return render(
@@ -86,7 +86,7 @@ def run_list(request: HttpRequest, service_id: str) -> HttpResponse:
 @require_perms("services.view_service", "balances.view_syncrun")
 def run_detail(request: HttpRequest, service_id: str, run_id: str) -> HttpResponse:
     """Who: viewer and above."""
-    service = service_by_public_id(service_id)
+    service = service_get(service_id)
     run = (
         SyncRun.objects.filter(service=service, public_id=run_id)
         .select_related("requested_by")

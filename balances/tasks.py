@@ -1,8 +1,10 @@
-"""Thin Celery tasks: take ids, call an action, decide the retry."""
+"""Thin Celery tasks: take ids, call the sync steps, decide the retry.
+
+The names are part of the contract (the beat schedule, queued messages): never rename them.
+"""
 
 from __future__ import annotations
 
-import logging
 import time
 
 from celery import shared_task
@@ -10,12 +12,8 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import close_old_connections
 
-from balances.actions.sync import run_fail, sync_execute
-from balances.actions.sync_schedule import sync_reap_abandoned, sync_schedule_due
-from balances.models import SyncRun
-from balances.providers.base import ErrorCategory
-
-log = logging.getLogger(__name__)
+from balances.sync.execute import sync_execute, sync_give_up, sync_timed_out
+from balances.sync.schedule import sync_reap_abandoned, sync_schedule_due
 
 
 @shared_task(
@@ -37,14 +35,7 @@ def sync_service(self, run_public_id: str, service_id: int | None = None) -> str
         try:
             outcome = sync_execute(run_public_id=run_public_id, service_id=service_id)
         except SoftTimeLimitExceeded:
-            run = SyncRun.objects.filter(public_id=run_public_id).first()
-            if run is not None:
-                run_fail(
-                    run=run,
-                    category=ErrorCategory.TIMEOUT,
-                    message=f"The sync took longer than {settings.SYNC_TASK_TIME_LIMIT - 30} s.",
-                )
-            return "failed"
+            return sync_timed_out(run_public_id=run_public_id).status
         if outcome.retry_in is None:
             return outcome.status
         if not self.request.is_eager:
@@ -53,14 +44,7 @@ def sync_service(self, run_public_id: str, service_id: int | None = None) -> str
         if outcome.status == "busy":
             return outcome.status
         if spent + outcome.retry_in > settings.SYNC_INLINE_RETRY_BUDGET_SECONDS:
-            run = SyncRun.objects.get(public_id=run_public_id)
-            run_fail(
-                run=run,
-                category=run.error_category or ErrorCategory.UNAVAILABLE,
-                message=(run.error_message.split(" — retrying")[0] or "Provider unavailable")
-                + " (gave up: tasks run in-process, without a worker to retry later).",
-            )
-            return "failed"
+            return sync_give_up(run_public_id=run_public_id).status
         time.sleep(outcome.retry_in)
         spent += outcome.retry_in
 

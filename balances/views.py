@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
@@ -15,35 +15,19 @@ from balances.forms import (
     BalanceDeleteForm,
     BalanceEditForm,
 )
-from balances.models import Balance
 from core.actors import Actor
 from core.errors import DomainError, NotFound, StaleVersion
 from core.forms import add_domain_error
 from core.money import currencies
 from core.permissions import require_perms
-from services.queries import service_by_public_id
-
-
-def _code_or_404(currency: str) -> str:
-    code = currency.upper()
-    if "\x00" in code:  # PostgreSQL refuses NUL in text (a 500); no currency has one
-        raise Http404("No such currency.")
-    return code
-
-
-def _balance_or_404(service, currency: str) -> Balance:
-    code = _code_or_404(currency)
-    try:
-        return Balance.objects.get(service=service, currency=code)
-    except Balance.DoesNotExist:
-        raise Http404(f"{service.public_id} has no {code} balance.") from None
+from services.queries import service_get
 
 
 @require_perms("services.view_service", "balances.view_balance")
 def balance_list(request: HttpRequest, service_id: str) -> HttpResponse:
     """Who: viewer and above; New balance / Edit / Delete / Update balances only for those
     who may use them.  Query count does not depend on the number of balances."""
-    service = service_by_public_id(service_id)
+    service = service_get(service_id)
     context = queries.balances_page_context(service)
     template = "balances/balance_list.html"
     if request.htmx and request.GET.get("fragment") == "cards":
@@ -55,7 +39,7 @@ def balance_list(request: HttpRequest, service_id: str) -> HttpResponse:
 @require_perms("services.view_service", "balances.add_balance")
 def balance_add(request: HttpRequest, service_id: str) -> HttpResponse:
     """Who: operator and above."""
-    service = service_by_public_id(service_id)
+    service = service_get(service_id)
     existing = set(service.balances.values_list("currency", flat=True))
     form = BalanceCreateForm(request.POST or None, existing=existing)
     if request.method == "POST" and form.is_valid():
@@ -85,8 +69,8 @@ def balance_add(request: HttpRequest, service_id: str) -> HttpResponse:
 @require_perms("services.view_service", "balances.change_balance")
 def balance_edit(request: HttpRequest, service_id: str, currency: str) -> HttpResponse:
     """Who: operator and above.  The form carries the version it was opened at."""
-    service = service_by_public_id(service_id)
-    balance = _balance_or_404(service, currency)
+    service = service_get(service_id)
+    balance = queries.balance_get(service, currency)
     initial = {
         "amount": currencies.plain_amount(balance.available, balance.currency),
         "version": balance.version,
@@ -131,8 +115,8 @@ def balance_edit(request: HttpRequest, service_id: str, currency: str) -> HttpRe
 @require_perms("services.view_service", "balances.delete_balance")
 def balance_delete(request: HttpRequest, service_id: str, currency: str) -> HttpResponse:
     """Who: operator and above.  GET names what goes; POST deletes."""
-    service = service_by_public_id(service_id)
-    balance = _balance_or_404(service, currency)
+    service = service_get(service_id)
+    balance = queries.balance_get(service, currency)
     blockers = deletion_blockers(balance)
     error = None
     if request.method == "POST":
@@ -169,8 +153,8 @@ def balance_delete(request: HttpRequest, service_id: str, currency: str) -> Http
 @require_perms("services.view_service", "balances.view_balancechange")
 def balance_history(request: HttpRequest, service_id: str, currency: str) -> HttpResponse:
     """Who: viewer and above.  Readable after the balance is deleted."""
-    service = service_by_public_id(service_id)
-    code = _code_or_404(currency)
+    service = service_get(service_id)
+    code = currencies.normalise_code(currency)
     balance, changes = queries.currency_history(service=service, currency=code)
     page = Paginator(changes, 50).get_page(request.GET.get("page"))
     return render(
@@ -183,7 +167,7 @@ def balance_history(request: HttpRequest, service_id: str, currency: str) -> Htt
 @require_perms("services.view_service", "balances.view_balancechange")
 def service_balance_history(request: HttpRequest, service_id: str) -> HttpResponse:
     """Who: viewer and above.  Every balance change of the service, deleted balances too."""
-    service = service_by_public_id(service_id)
+    service = service_get(service_id)
     page = Paginator(queries.history(service=service), 50).get_page(request.GET.get("page"))
     return render(
         request,

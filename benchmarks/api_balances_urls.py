@@ -18,10 +18,9 @@ from balances.queries import balances_for_service
 from config.urls import handler400, handler403, handler404, handler500  # noqa: F401
 from config.urls import urlpatterns as app_urlpatterns
 from core.money.fields import exact_amount
-from payouts.queries import holds_by_currency
 from services.accounts.actions import hash_key
 from services.models import ApiKey
-from services.queries import service_by_public_id
+from services.queries import service_get
 
 PERMS = ("services.view_service", "balances.view_balance")
 
@@ -43,9 +42,8 @@ def plain_balances(request: HttpRequest, service_id: str) -> HttpResponse:
         return JsonResponse({"error": "unauthorized"}, status=401)
     if not key.user.has_perms(PERMS):
         return JsonResponse({"error": "forbidden"}, status=403)
-    service = service_by_public_id(service_id)
+    service = service_get(service_id)
     balances = balances_for_service(service)
-    holds = holds_by_currency(service_id=service.pk)
     data = {
         "serviceId": service.public_id,
         "balances": [
@@ -54,9 +52,7 @@ def plain_balances(request: HttpRequest, service_id: str) -> HttpResponse:
                 "amount": exact_amount(b.available, b.currency),
                 "pending": exact_amount(b.pending, b.currency),
                 "reserved": exact_amount(b.reserved, b.currency),
-                "availableForPayout": exact_amount(
-                    b.available - holds.get(b.currency, 0), b.currency
-                ),
+                "availableForPayout": exact_amount(b.available_for_payout, b.currency),
                 "version": b.version,
                 "updatedAt": _iso(b.updated_at),
                 "lastSyncedAt": _iso(b.last_synced_at),

@@ -144,8 +144,8 @@ def count_queries(base_url: str, *, verbose: bool) -> dict[int, list[tuple[int, 
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from balances.actions.sync import sync_execute
     from balances.models import SyncRun
+    from balances.sync.execute import sync_execute
 
     results: dict[int, list[tuple[int, int]]] = {}
     for currencies in (2, 20):
@@ -245,7 +245,7 @@ def backend_pids() -> dict[int, float]:
 def run(
     args: argparse.Namespace, env: dict[str, str], base_url: str, redis_pid: int | None
 ) -> None:
-    from balances.actions.sync import sync_request
+    from balances.sync.request import sync_request
     from config.celery import app
 
     started = time.monotonic()

@@ -8,6 +8,7 @@ from core.api.views import DocsView, SchemaView
 
 urlpatterns = [
     path("", include("services.api.urls")),
+    path("", include("balances.connections.api.urls")),
     path("", include("balances.api.urls")),
     path("", include("services.fees.api.urls")),
     path("", include("payouts.api.urls")),

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+
+from config.email_url import parse_email_url
+from core import outbound as _outbound
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -74,12 +78,12 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "axes",
+    "csp",
     "rest_framework",
-    "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
-    "djmoney",
     "core",
     "services",
     "balances",
@@ -89,13 +93,19 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "core.pathguard.RefuseUnstorableInputMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "core.middleware.PermissionsPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "core.middleware.SessionTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: turns a refused login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -159,6 +169,56 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "services:list"
 LOGOUT_REDIRECT_URL = "login"
+# The lockout check comes first: a locked-out client is refused before any password is tried.
+AUTHENTICATION_BACKENDS = [
+    "core.lockout.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# Login throttling (django-axes, see core/lockout.py): LOGIN_FAILURE_LIMIT failed logins within
+# the window, per username and per client IP, lock that username or IP out of every login form
+# (ours and the admin's) for the cool-off, right password or not.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
+LOGIN_FAILURE_WINDOW_MINUTES = env_int("LOGIN_FAILURE_WINDOW_MINUTES", 15)
+LOGIN_COOLOFF_MINUTES = env_int("LOGIN_COOLOFF_MINUTES", 15)
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one locks
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_COOLOFF_MINUTES)
+AXES_HANDLER = "core.lockout.LockoutHandler"
+AXES_LOCKOUT_CALLABLE = "core.lockout.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "core.net.client_ip"  # the API throttles' rule (BEHIND_PROXY)
+# Attempts made while locked out do not extend the lock: it ends a cool-off after it began.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
+
+# Sessions end after SESSION_IDLE_TIMEOUT_MINUTES without a request, and SESSION_MAX_AGE_HOURS
+# after the login whatever the activity (core.middleware.SessionTimeoutMiddleware).
+SESSION_IDLE_TIMEOUT_MINUTES = env_int("SESSION_IDLE_TIMEOUT_MINUTES", 12 * 60)
+SESSION_MAX_AGE_HOURS = env_int("SESSION_MAX_AGE_HOURS", 7 * 24)
+SESSION_COOKIE_AGE = min(SESSION_IDLE_TIMEOUT_MINUTES * 60, SESSION_MAX_AGE_HOURS * 3600)
+
+# --- Email (password reset) ---------------------------------------------------------------
+# EMAIL_URL (smtp://user:pass@host:587/?tls=1) or the separate EMAIL_* variables; without
+# either, the embedded default prints mail on the console.
+EMAIL_URL = os.environ.get("EMAIL_URL", "")
+_email = parse_email_url(EMAIL_URL) if EMAIL_URL else {}
+EMAIL_BACKEND = _email.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if EMBEDDED and not os.environ.get("EMAIL_HOST")
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = _email.get("EMAIL_HOST", os.environ.get("EMAIL_HOST", "localhost"))
+EMAIL_PORT = _email.get("EMAIL_PORT", env_int("EMAIL_PORT", 25))
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER", os.environ.get("EMAIL_HOST_USER", ""))
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD", os.environ.get("EMAIL_HOST_PASSWORD", ""))
+EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", env_bool("EMAIL_USE_TLS", False))
+EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", env_bool("EMAIL_USE_SSL", False))
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL are mutually exclusive.")
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Back-office <noreply@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- I18N ---------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -202,9 +262,34 @@ if not DEBUG and HTTPS_ONLY:
     SECURE_HSTS_SECONDS = env_int("HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
-if env_bool("BEHIND_PROXY", False):
+BEHIND_PROXY = env_bool("BEHIND_PROXY", False)
+# Proxies of ours in front of the app, each appending to X-Forwarded-For: the client is that
+# many addresses from the right (core/net.py).  Without BEHIND_PROXY the header is ignored.
+PROXY_HOPS = env_int("PROXY_HOPS", 1)
+if PROXY_HOPS < 1:
+    raise ImproperlyConfigured("PROXY_HOPS must be 1 or more (set BEHIND_PROXY=0 for none).")
+if BEHIND_PROXY:
     # The proxy in front terminates TLS and says so in this header.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Content-Security-Policy (django-csp): nothing inline, nothing from elsewhere.  Scripts and
+# styles are files under static/; htmx is configured by a <meta> tag (base.html).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+# Browser features no page of ours uses (core.middleware.PermissionsPolicyMiddleware).
+PERMISSIONS_POLICY = (
+    "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), "
+    "microphone=(), payment=(), usb=()"
+)
 if not HTTPS_ONLY:
     # A plain-HTTP deployment behind a TLS-terminating proxy is a deliberate choice.
     SILENCED_SYSTEM_CHECKS = [
@@ -222,6 +307,9 @@ if not CREDENTIALS_ENCRYPTION_KEY and not DEBUG:
 
 # --- Redis, cache, Celery -----------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+# Put in front of every key this deployment writes (core/redis.py, the cache, Celery's
+# queues), so that several deployments or test runs can share one Redis database.
+REDIS_KEY_PREFIX = os.environ.get("REDIS_KEY_PREFIX", "")
 TASKS_IN_PROCESS = env_bool("TASKS_IN_PROCESS", EMBEDDED)
 # Locks, rate limits and the cache live in Redis whenever more than one process may share
 # them: always when tasks run on workers, and whenever REDIS_URL is given explicitly.
@@ -232,7 +320,7 @@ if USE_REDIS:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "bo",
+            "KEY_PREFIX": f"{REDIS_KEY_PREFIX}bo",
         }
     }
 else:
@@ -249,13 +337,29 @@ SYNC_RETRY_MAX_SECONDS = float(os.environ.get("SYNC_RETRY_MAX_SECONDS", "300"))
 SYNC_INLINE_RETRY_BUDGET_SECONDS = float(os.environ.get("SYNC_INLINE_RETRY_BUDGET_SECONDS", "10"))
 PROVIDER_HTTP_TIMEOUT = float(os.environ.get("PROVIDER_HTTP_TIMEOUT", "10"))
 PROVIDER_SANDBOXES = env_bool("PROVIDER_SANDBOXES", EMBEDDED)
-# Requests allowed per provider across all workers: (requests, per seconds).  Payop documents
-# 10 requests per minute per IP; the others publish no figure, so ours are polite guesses.
+# Provider base URLs must be on a provider's documented hosts or listed here: "host" (its
+# default port) or "host:port"; private and loopback addresses only as "host:port"
+# (balances/providers/http.py, core/outbound.py).
+PROVIDER_BASE_URL_ALLOWLIST = env_list("PROVIDER_BASE_URL_ALLOWLIST", [])
+try:
+    _outbound.parse_allowlist(PROVIDER_BASE_URL_ALLOWLIST)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"PROVIDER_BASE_URL_ALLOWLIST: {exc}.") from exc
+# Where this app serves its own sandboxes (the port `make run` serves on): base URLs under it
+# are allowed while PROVIDER_SANDBOXES is on, and nothing else on that address.
+PROVIDER_SANDBOX_URL = ""
+if PROVIDER_SANDBOXES:
+    PROVIDER_SANDBOX_URL = os.environ.get("PROVIDER_SANDBOX_URL", "").strip().rstrip("/") or (
+        f"http://127.0.0.1:{env_int('PORT', 8000)}/sandbox"
+    )
+# Requests allowed per provider across all workers: (requests, per seconds).  Each adapter
+# declares its default (Payop documents 10 a minute; balances/providers/); these are only the
+# overrides: <KIND>_RATE_LIMIT_PER_MINUTE=100, e.g. PAYOP_RATE_LIMIT_PER_MINUTE.
+_PER_MINUTE = "_RATE_LIMIT_PER_MINUTE"
 PROVIDER_RATE_LIMITS = {
-    "payop": (env_int("PAYOP_RATE_LIMIT_PER_MINUTE", 10), 60.0),
-    "syncpay": (env_int("SYNCPAY_RATE_LIMIT_PER_MINUTE", 600), 60.0),
-    "finix": (env_int("FINIX_RATE_LIMIT_PER_MINUTE", 600), 60.0),
-    "wise": (env_int("WISE_RATE_LIMIT_PER_MINUTE", 600), 60.0),
+    _name.removesuffix(_PER_MINUTE).lower(): (env_int(_name, 0), 60.0)
+    for _name in sorted(os.environ)
+    if _name.endswith(_PER_MINUTE) and os.environ[_name].strip()
 }
 # Any window: PROVIDER_RATE_LIMITS="payop=10/60,wise=100/10" (requests/seconds) overrides.
 for _item in env_list("PROVIDER_RATE_LIMITS", []):
@@ -289,6 +393,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_SECONDS", 10),
     "unacked_restore_throttle": 1,
 }
+if REDIS_KEY_PREFIX:
+    # Queues, unacknowledged messages and the control channels, under the same prefix.
+    CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = REDIS_KEY_PREFIX
 # Celery's Django fix-up closes the database connection around every task unless this is
 # set; a sync then pays for a new PostgreSQL connection each time.  The task itself drops a
 # connection that went bad (close_old_connections), so reusing it is safe.
@@ -310,6 +417,8 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Money --------------------------------------------------------------------------------
+# The currency registry (core/money/currencies.py) is py-moneyed's, which comes with the
+# pinned django-money; djmoney itself is not an installed app (no MoneyField is used).
 # Assets that are not ISO 4217 currencies, registered with py-moneyed at start-up
 # (balances/currencies.py).  "decimals" is the asset's precision.
 CRYPTO_ASSETS = {
@@ -332,6 +441,9 @@ MONEY_DECIMAL_PLACES = 8
 MONEY_MAX_DIGITS = 28
 
 # --- REST framework -----------------------------------------------------------------------
+# JSON bodies larger than this are refused with 413 before they are decoded.
+API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(1024 * 1024)))
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "services.accounts.auth.ApiKeyAuthentication",
@@ -360,6 +472,9 @@ REST_FRAMEWORK = {
     # '"amount": 8400.00', as in the published example (docs/backoffice-balances.md).
     "COMPACT_JSON": False,
     "UNAUTHENTICATED_USER": None,
+    # X-Forwarded-For is believed only behind our own proxies (core/net.py has the same rule;
+    # None would make DRF trust whatever header a client sends).
+    "NUM_PROXIES": PROXY_HOPS if BEHIND_PROXY else 0,
     # The API speaks JSON only; DRF's APIClient sends JSON by default, like real clients.
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -377,7 +492,7 @@ SPECTACULAR_SETTINGS = {
     # Several models have a "kind" or "status"; each choice set gets its own schema name.
     "ENUM_NAME_OVERRIDES": {
         "BalanceChangeKindEnum": "balances.models.BalanceChange.Kind",
-        "ProviderKindEnum": "services.models.ProviderConnection.Kind",
+        "ProviderKindEnum": "balances.providers.base.kind_choices",
         "ServiceStatusEnum": "services.models.Service.Status",
         "SyncRunStatusEnum": "balances.models.SyncRun.Status",
         "SyncRunTriggerEnum": "balances.models.SyncRun.Trigger",

@@ -1,7 +1,7 @@
 """Settings for the test suite: PostgreSQL and Redis, never the embedded SQLite file, so that
 constraints and locking are tested where they run.  Values already in the environment win
 (CI may point DATABASE_URL elsewhere).  Redis database 15 keeps test keys away from a
-developer's data in database 0.
+developer's data in database 0, and a key prefix per run (below) keeps concurrent runs apart.
 
 pytest-django imports this module before any conftest runs, which is why the defaults live
 here and not in conftest.py.
@@ -19,8 +19,20 @@ os.environ.setdefault("STATIC_MANIFEST", "0")
 os.environ.setdefault("TASKS_IN_PROCESS", "1")
 os.environ.setdefault("PROVIDER_SANDBOXES", "1")
 os.environ.setdefault("ALLOWED_HOSTS", "*")
+# Every Redis key of this run (locks, rate windows, throttles, cache, Celery's queues) under a
+# prefix of its own, so that two runs sharing a Redis database never see or delete each
+# other's keys.  Set in the environment, so that the Celery workers a test starts inherit it
+# (a "test:" prefix is inherited, any other is replaced); an xdist worker adds its id to the
+# prefix it inherits from the controller.
+_prefix = os.environ.get("REDIS_KEY_PREFIX", "")
+if not _prefix.startswith("test:"):
+    _prefix = f"test:{os.getpid()}:"
+_xdist = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _xdist and f":{_xdist}:" not in _prefix:
+    _prefix += f"{_xdist}:"
+os.environ["REDIS_KEY_PREFIX"] = _prefix
 
-from config.settings import *  # noqa: F403
+from config.settings import *  # noqa: E402, F403
 
 # Hashing passwords at production strength would dominate the suite's run time.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

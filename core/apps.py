@@ -8,3 +8,10 @@ class CoreConfig(AppConfig):
 
     name = "core"
     verbose_name = "Core"
+
+    def ready(self) -> None:
+        from django.contrib.auth.signals import user_logged_in
+
+        from core.middleware import start_session_clocks
+
+        user_logged_in.connect(start_session_clocks, dispatch_uid="core.session_clocks")

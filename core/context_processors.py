@@ -9,7 +9,7 @@ def navigation(request: HttpRequest) -> dict:
     section = "services"
     if path.startswith("/fee-profiles"):
         section = "fee_profiles"
-    elif path.startswith("/account"):
+    elif path.startswith("/account/"):  # not /accounts/ (login, password reset)
         section = "account"
     return {
         "nav_section": section,

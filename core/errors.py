@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import Http404
+
 
 class DomainError(Exception):
     code = "invalid"
@@ -31,7 +33,10 @@ class ValidationFailed(DomainError):
     http_status = 400
 
 
-class NotFound(DomainError):
+class NotFound(DomainError, Http404):
+    """Raised by the one getter per object in each ``queries`` module: pages render it as
+    their 404 page (it is an ``Http404``), the API as its 404 envelope with ``code``."""
+
     code = "not_found"
     http_status = 404
 

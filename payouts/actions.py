@@ -2,13 +2,15 @@
 
 Money rules, in one place for the pages and the API:
 
-* A payout that has not ended holds amount + fee on its balance.  Available for payout =
-  available - holds of the service's open payouts in that currency.
-* Creation locks the balance row (SELECT ... FOR UPDATE).  Every creation on that balance
-  queues behind the lock, so the holds it reads include every payout committed before it:
-  no two requests can both spend the same funds.
-* Paid debits the balance by amount + fee (history entry by the payout) and ends the hold in
-  the same transaction; failed and canceled only end the hold.
+* A payout that has not ended holds amount + fee on its balance: ``Balance.held``, moved
+  only by the balances actions called here, in the payout's transaction.  Available for
+  payout = available - held, both read from the one balance row.
+* Creation locks the balance row (SELECT ... FOR UPDATE), checks the funds on it and adds
+  the hold before the lock is released.  Every creation on that balance queues behind the
+  lock, so the row it reads holds every payout committed before it: no two requests can
+  both spend the same funds.
+* Paid debits the balance by amount + fee (history entry by the payout) and releases the
+  hold in the same UPDATE; failed and canceled only release the hold.
 """
 
 from __future__ import annotations
@@ -20,7 +22,11 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from balances.actions.payout import balance_debit_for_payout
+from balances.actions.payout import (
+    balance_debit_for_payout,
+    balance_hold_for_payout,
+    balance_release_for_payout,
+)
 from balances.models import Balance
 from core.actors import Actor
 from core.errors import (
@@ -33,7 +39,6 @@ from core.errors import (
 )
 from core.money import currencies
 from payouts.models import Payout, PayoutEvent
-from payouts.queries import hold_for
 from services.fees import formula as fees
 from services.models import FeeRule, Service
 
@@ -135,8 +140,8 @@ def _existing(service: Service, key: str | None) -> Payout | None:
 
 
 def _funds_check(balance: Balance, *, amount: Decimal, fee: Decimal, currency: str) -> None:
-    held = hold_for(service_id=balance.service_id, currency=currency)
-    free = balance.available - held
+    held = balance.held
+    free = balance.available_for_payout
     needed = amount + fee
     if needed > free:
         raise Unprocessable(
@@ -186,8 +191,9 @@ def payout_create(
         return _replay(existing, fingerprint)
 
     # Priced before the lock: every payout on this balance queues for that lock, so it is
-    # held only for what needs it (the holds and the insert).  Each statement reads what is
-    # committed now, so this is the fee profile in force, not the one the caller loaded.
+    # held only for what needs it (the funds check, the insert and the hold).  Each
+    # statement reads what is committed now, so this is the fee profile in force, not the
+    # one the caller loaded.
     current = Service.objects.select_related("fee_profile").get(pk=service.pk)
     quote = fees.quote(
         profile=current.fee_profile, operation=FeeRule.Operation.PAYOUT, currency=code, amount=value
@@ -258,6 +264,7 @@ def payout_create(
             if existing is None:  # pragma: no cover - any other constraint is a bug
                 raise
             return _replay(existing, fingerprint)
+    balance_hold_for_payout(balance=balance, amount=payout.total)
     PayoutEvent.objects.create(
         payout=payout,
         from_status="",
@@ -311,6 +318,10 @@ def payout_transition(
             currency=locked.currency,
             amount=locked.total,
             payout_public_id=locked.public_id,
+        )
+    elif to_status in ENDED:
+        balance_release_for_payout(
+            service=locked.service, currency=locked.currency, amount=locked.total
         )
     now = timezone.now()
     from_status = locked.status

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from core.admin import ReadOnlyAdmin
 from payouts.models import Payout, PayoutEvent
-from services.admin import ReadOnlyAdmin
 
 
 class PayoutEventInline(admin.TabularInline):

@@ -1,43 +1,18 @@
-"""Reads of payouts: holds (used by balance cards, balance deletion and payout creation) and
-the lists of the pages and the API."""
+"""Reads of payouts: the lists of the pages and the API, and the preview of a new payout.
+What open payouts hold is a column of the balance row (``Balance.held``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import F, QuerySet, Sum
+from django.db.models import QuerySet
 
 from balances.models import Balance
+from core.errors import NotFound
 from payouts.models import Payout
 from services.fees import formula as fees
 from services.models import FeeRule, Service
-
-
-def open_payout_count(*, service_id: int, currency: str) -> int:
-    return Payout.objects.filter(
-        service_id=service_id, currency=currency, status__in=Payout.OPEN
-    ).count()
-
-
-def holds_by_currency(*, service_id: int) -> dict[str, Decimal]:
-    """Amount + fee held by the service's payouts that have not ended, per currency
-    (one query)."""
-    rows = (
-        Payout.objects.filter(service_id=service_id, status__in=Payout.OPEN)
-        .values("currency")
-        .annotate(held=Sum(F("amount") + F("fee")))
-    )
-    return {row["currency"]: row["held"] or Decimal(0) for row in rows}
-
-
-def hold_for(*, service_id: int, currency: str) -> Decimal:
-    """Amount + fee held by the service's open payouts in ``currency`` (one query, served by
-    the partial index ``payout_open_idx``)."""
-    held = Payout.objects.filter(
-        service_id=service_id, currency=currency, status__in=Payout.OPEN
-    ).aggregate(held=Sum(F("amount") + F("fee")))["held"]
-    return held or Decimal(0)
 
 
 def payouts_for_service(
@@ -62,11 +37,15 @@ def payout_currencies(*, service_id: int) -> list[str]:
     )
 
 
-def payout_by_public_id(public_id: str, *, service_id: int | None = None) -> Payout | None:
+def payout_get(public_id: str, *, service_id: int | None = None) -> Payout:
+    """The payout (with its service), for pages and API alike; ``NotFound`` otherwise."""
     qs = Payout.objects.select_related("service")
     if service_id is not None:
         qs = qs.filter(service_id=service_id)
-    return qs.filter(public_id=public_id).first()
+    payout = qs.filter(public_id=public_id).first()
+    if payout is None:
+        raise NotFound(f"There is no payout {public_id}.")
+    return payout
 
 
 def payout_with_events(payout: Payout) -> list:
@@ -124,6 +103,6 @@ def payout_preview(*, service: Service, currency: str, amount: Decimal) -> Payou
         fee=quote.fee,
         minimum=quote.minimum_payout,
         available=balance.available,
-        on_hold=hold_for(service_id=service.pk, currency=currency),
+        on_hold=balance.held,
         fee_source=quote.source,
     )

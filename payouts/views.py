@@ -18,8 +18,7 @@ from core.money import currencies
 from core.permissions import require_perms
 from payouts import actions, queries
 from payouts.forms import PayoutFilterForm, PayoutForm, PayoutTransitionForm
-from payouts.models import Payout
-from services.queries import service_by_public_id
+from services.queries import service_get
 
 PAGE_SIZE = 25
 VERB_LABELS = {
@@ -33,17 +32,10 @@ VERB_LABELS = {
 }
 
 
-def _payout_or_404(service, payout_id: str) -> Payout:
-    payout = queries.payout_by_public_id(payout_id, service_id=service.pk)
-    if payout is None:
-        raise Http404(f"{service.public_id} has no payout {payout_id}.")
-    return payout
-
-
 @require_perms("services.view_service", "payouts.view_payout")
 def payout_list(request: HttpRequest, service_id: str) -> HttpResponse:
     """Who: viewer and above; New payout for operators.  Newest first, 25 a page."""
-    service = service_by_public_id(service_id)
+    service = service_get(service_id)
     cards = balance_cards(service)
     codes = sorted(
         set(queries.payout_currencies(service_id=service.pk))
@@ -100,7 +92,7 @@ def _preview_for(service, form: PayoutForm) -> queries.PayoutPreview | None:
 def payout_add(request: HttpRequest, service_id: str) -> HttpResponse:
     """Who: operator and above.  Two steps: Preview shows the fee and the total, Confirm
     creates the payout, provided the figures confirmed are still the ones previewed."""
-    service = service_by_public_id(service_id)
+    service = service_get(service_id)
     codes = _balance_codes(service)
     form = PayoutForm(request.POST or None, currency_codes=codes)
     preview = None
@@ -161,7 +153,7 @@ def payout_add(request: HttpRequest, service_id: str) -> HttpResponse:
 def payout_preview(request: HttpRequest, service_id: str) -> HttpResponse:
     """Who: operator and above.  The preview fragment New payout refreshes (htmx) as the
     operator types; nothing is written."""
-    service = service_by_public_id(service_id)
+    service = service_get(service_id)
     codes = _balance_codes(service)
     form = PayoutForm(request.POST, currency_codes=codes)
     preview = _preview_for(service, form) if form.is_valid() else None
@@ -180,8 +172,8 @@ def payout_preview(request: HttpRequest, service_id: str) -> HttpResponse:
 @require_perms("services.view_service", "payouts.view_payout")
 def payout_detail(request: HttpRequest, service_id: str, payout_id: str) -> HttpResponse:
     """Who: viewer and above; the actions its state allows for operators."""
-    service = service_by_public_id(service_id)
-    payout = _payout_or_404(service, payout_id)
+    service = service_get(service_id)
+    payout = queries.payout_get(payout_id, service_id=service.pk)
     return render(
         request,
         "payouts/payout_detail.html",
@@ -200,8 +192,8 @@ def payout_action(request: HttpRequest, service_id: str, payout_id: str, verb: s
     """Who: operator and above.  GET says what the transition does; POST does it."""
     if verb not in actions.ACTIONS:
         raise Http404("No such payout action.")
-    service = service_by_public_id(service_id)
-    payout = _payout_or_404(service, payout_id)
+    service = service_get(service_id)
+    payout = queries.payout_get(payout_id, service_id=service.pk)
     form = PayoutTransitionForm(request.POST or None, initial={"version": payout.version})
     error = ""
     status = 200

@@ -76,20 +76,18 @@ class Service(models.Model):
 class ProviderConnection(models.Model):
     """How a service's balances are fetched from its payment provider.
 
-    Credentials are stored encrypted (services/crypto.py) and are write-only everywhere.
+    Credentials are stored encrypted (core/crypto.py) and are write-only everywhere.
     The scheduling state (next run, failures in a row, pause) lives here too.
-    """
 
-    class Kind(models.TextChoices):
-        SYNCPAY = "syncpay", "SyncPay"
-        FINIX = "finix", "Finix"
-        WISE = "wise", "Wise"
-        PAYOP = "payop", "Payop"
+    ``kind`` names a provider adapter; which kinds exist is the adapters' registry's business
+    (balances/providers/), checked by the connection actions, so a new provider needs no
+    migration here.
+    """
 
     service = models.OneToOneField(
         Service, on_delete=models.CASCADE, related_name="provider_connection"
     )
-    kind = models.CharField(max_length=16, choices=Kind.choices)
+    kind = models.CharField(max_length=16)
     base_url = models.URLField(
         "base URL",
         max_length=500,
@@ -110,12 +108,6 @@ class ProviderConnection(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(kind__in=["syncpay", "finix", "wise", "payop"]),
-                name="provider_connection_kind_valid",
-            )
-        ]
         indexes = [
             models.Index(
                 fields=["next_sync_at"],
@@ -125,7 +117,7 @@ class ProviderConnection(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} connection of {self.service.public_id}"
+        return f"{self.kind} connection of {self.service.public_id}"
 
     def __repr__(self) -> str:
         return f"<ProviderConnection {self.kind} service={self.service_id}>"
@@ -133,22 +125,6 @@ class ProviderConnection(models.Model):
     @property
     def is_paused(self) -> bool:
         return self.paused_at is not None
-
-    @property
-    def effective_base_url(self) -> str:
-        from balances.providers.base import adapter_classes
-
-        if self.base_url:
-            return self.base_url.rstrip("/")
-        return adapter_classes()[self.kind].default_base_url.rstrip("/")
-
-
-def provider_label(kind: str) -> str:
-    """ "SyncPay" for "syncpay"; an unknown kind is shown as it is."""
-    try:
-        return ProviderConnection.Kind(kind).label
-    except ValueError:
-        return kind
 
 
 class FeeProfile(models.Model):

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
-from django.http import Http404
 
-from balances.models import SyncRun
+from core.errors import NotFound
 from services.models import Service
 
 
 def services_for_list(*, search: str = "") -> QuerySet[Service]:
     """Services with their balance count, last balance change and last sync run status,
     in one query."""
-    last_run = SyncRun.objects.filter(service=OuterRef("pk")).order_by("-created_at", "-id")
+    # Sync runs belong to balances, a higher app: reached through the reverse relation, never
+    # imported.
+    runs = Service._meta.get_field("sync_runs").related_model._default_manager
+    last_run = runs.filter(service=OuterRef("pk")).order_by("-created_at", "-id")
     qs = (
         Service.objects.select_related("provider_connection")
         .annotate(
@@ -29,12 +31,13 @@ def services_for_list(*, search: str = "") -> QuerySet[Service]:
     return qs
 
 
-def service_by_public_id(public_id: str) -> Service:
-    if not public_id.isascii() or "\x00" in public_id:
-        raise Http404("No such service.")  # PostgreSQL refuses NUL bytes in text
-    try:
-        return Service.objects.select_related("provider_connection", "fee_profile").get(
-            public_id=public_id
-        )
-    except Service.DoesNotExist:
-        raise Http404("No such service.") from None
+def service_get(public_id: str) -> Service:
+    """The service with its connection and fee profile joined; ``NotFound`` otherwise."""
+    service = (
+        Service.objects.select_related("provider_connection", "fee_profile")
+        .filter(public_id=public_id)
+        .first()
+    )
+    if service is None:
+        raise NotFound("No such service.")
+    return service

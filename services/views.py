@@ -8,10 +8,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from balances import queries as balance_queries
-from balances.connections.actions import stored_credentials
-from balances.connections.forms import ConnectionForm
-from balances.providers.syncpay import syncpay_mode
 from core.actors import Actor
 from core.errors import DomainError
 from core.forms import add_domain_error
@@ -46,30 +42,13 @@ def service_list(request: HttpRequest) -> HttpResponse:
 
 @require_perms("services.view_service")
 def service_detail(request: HttpRequest, service_id: str) -> HttpResponse:
-    """Who: viewer and above; the provider connection's secrets are never shown."""
-    service = queries.service_by_public_id(service_id)
-    connection = service.provider_connection_or_none
-    credentials = stored_credentials(connection) if connection else {}
-    mode = None
-    if connection is not None and connection.kind == "syncpay":
-        # Only the mode derived from the key's prefix is shown, never the key.
-        mode = syncpay_mode(credentials.get("apiKey"))
+    """Who: viewer and above; the provider connection's secrets are never shown.  The
+    balances and the provider section come from balances' template tags."""
+    service = queries.service_get(service_id)
     return render(
         request,
         "services/service_detail.html",
-        {
-            "service": service,
-            "balances": balance_queries.balances_for_service(service),
-            "last_run": balance_queries.last_sync_run(service),
-            "connection": connection,
-            "syncpay_mode": mode,
-            # Admins edit the connection right here; secrets are never rendered back.
-            "provider_form": ConnectionForm(initial=ConnectionForm.initial_for(connection))
-            if request.user.has_perm("services.change_providerconnection")
-            else None,
-            "credentials_set": sorted(credentials),
-            "audit": AuditEntry.objects.filter(service=service)[:5],
-        },
+        {"service": service, "audit": AuditEntry.objects.filter(service=service)[:5]},
     )
 
 
@@ -84,7 +63,7 @@ def service_add(request: HttpRequest) -> HttpResponse:
 @require_perms("services.change_service")
 def service_edit(request: HttpRequest, service_id: str) -> HttpResponse:
     """Who: admin role."""
-    return _service_form_page(request, queries.service_by_public_id(service_id))
+    return _service_form_page(request, queries.service_get(service_id))
 
 
 def _service_form_page(request: HttpRequest, service: Service | None) -> HttpResponse:
@@ -113,7 +92,7 @@ def _service_form_page(request: HttpRequest, service: Service | None) -> HttpRes
 @require_perms("services.delete_service")
 def service_delete(request: HttpRequest, service_id: str) -> HttpResponse:
     """Who: admin role.  GET shows what will go; POST deletes."""
-    service = queries.service_by_public_id(service_id)
+    service = queries.service_get(service_id)
     blockers = actions.deletion_blockers(service)
     if request.method == "POST" and not blockers:
         try:
@@ -134,7 +113,7 @@ def service_delete(request: HttpRequest, service_id: str) -> HttpResponse:
 @require_perms("services.view_service", "services.view_auditentry")
 def service_history(request: HttpRequest, service_id: str) -> HttpResponse:
     """Who: viewer and above.  Changes to the service and its provider connection."""
-    service = queries.service_by_public_id(service_id)
+    service = queries.service_get(service_id)
     page = Paginator(
         AuditEntry.objects.filter(service=service).select_related("actor_user"), 50
     ).get_page(request.GET.get("page"))

@@ -89,21 +89,20 @@ def password():
 
 @pytest.fixture(autouse=True)
 def _clean_redis(settings):
-    """Every test starts with an empty Redis test database (locks, rate limits, throttles)."""
+    """Every test starts without this run's Redis keys (locks, rate windows, throttles, the
+    cache) and with empty in-memory rate windows.  Only keys under this run's
+    REDIS_KEY_PREFIX go: other test runs sharing the Redis database keep theirs."""
+    from core import ratelimit
+    from core import redis as shared_redis
+
     if settings.USE_REDIS:
-        import redis
+        assert settings.REDIS_KEY_PREFIX, "config/test_settings.py gives each run a key prefix"
+        shared_redis.delete_matching("*")  # the cache too: its KEY_PREFIX starts with it
+    else:
+        from django.core.cache import cache
 
-        client = redis.Redis.from_url(settings.REDIS_URL)
-        client.flushdb()
-        client.close()
-    from django.core.cache import cache
-
-    from balances import ratelimit
-    from balances.sandbox.views import payop_rate_limit
-
-    cache.clear()
-    ratelimit.reset()
-    payop_rate_limit.reset()
+        cache.clear()
+    ratelimit.reset_local()
 
 
 # --- REST API ------------------------------------------------------------------------------

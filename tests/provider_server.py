@@ -1,6 +1,17 @@
-"""A real HTTP server on 127.0.0.1 that answers in a provider's documented wire format,
-scripted per test: each path answers from a queue of responses (then repeats the last one),
-optionally after a delay; every request is recorded."""
+"""A real HTTP server on 127.0.0.1 standing in for a provider, scripted per test: the one
+used by the adapter tests (tests/balances/providers) and the sync tests alike.
+
+Two ways to script a path:
+
+* ``route(path, body, status=..., headers=..., delay=...)``: the path answers that, always;
+* ``reply(path, Reply(...), Reply(...))``: the path answers from a queue, then keeps
+  answering with the last reply (a 503 then a success, a slow answer then a fast one).
+
+A body that is ``str`` or ``bytes`` is sent byte for byte, so a test can send exact JSON
+numbers such as ``10000594.71`` or broken JSON; anything else is sent as JSON.  Every request
+is recorded (method, path, query, headers) for the test to assert on; ``on_request(path)``,
+when set, is called before each answer (to act while the provider is "working").
+"""
 
 from __future__ import annotations
 
@@ -11,7 +22,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 
 @dataclass
@@ -31,18 +42,41 @@ class Reply:
         return json.dumps(self.body).encode()
 
 
+NO_SUCH_ROUTE = Reply({"error": "no such route in the test server"}, status=404)
+
+
 @dataclass
-class Seen:
-    path: str
-    query: str
+class Received:
+    method: str
+    target: str  # the raw request target, path and query as sent
     headers: dict[str, str]
+
+    @property
+    def path(self) -> str:
+        return urlsplit(self.target).path
+
+    @property
+    def raw_query(self) -> str:
+        return urlsplit(self.target).query
+
+    @property
+    def query(self) -> dict[str, list[str]]:
+        return parse_qs(self.raw_query, keep_blank_values=True)
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers.items():
+            if key.lower() == name.lower():
+                return value
+        return None
 
 
 class ProviderServer:
+    """Starts serving when created; ``close()`` (or leaving a ``with`` block) stops it."""
+
     def __init__(self) -> None:
         self._queues: dict[str, deque[Reply]] = defaultdict(deque)
         self._last: dict[str, Reply] = {}
-        self.requests: list[Seen] = []
+        self.requests: list[Received] = []
         self._lock = threading.Lock()
         self.on_request: Any = None  # optional hook(path) called before answering
         owner = self
@@ -51,16 +85,16 @@ class ProviderServer:
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
-                parts = urlsplit(self.path)
+                path = urlsplit(self.path).path
                 with owner._lock:
-                    owner.requests.append(Seen(parts.path, parts.query, dict(self.headers.items())))
-                    queue = owner._queues.get(parts.path)
-                    reply = queue.popleft() if queue else owner._last.get(parts.path)
+                    owner.requests.append(Received("GET", self.path, dict(self.headers.items())))
+                    queue = owner._queues.get(path)
+                    reply = queue.popleft() if queue else owner._last.get(path)
                     if reply is not None:
-                        owner._last[parts.path] = reply
+                        owner._last[path] = reply
                 if owner.on_request is not None:
-                    owner.on_request(parts.path)
-                reply = reply or Reply({"error": "no such route"}, status=404)
+                    owner.on_request(path)
+                reply = reply or NO_SUCH_ROUTE
                 if reply.delay:
                     time.sleep(reply.delay)
                 payload = reply.payload()
@@ -74,15 +108,23 @@ class ProviderServer:
                     self.end_headers()
                     self.wfile.write(payload)
                 except (BrokenPipeError, ConnectionResetError):
-                    pass
+                    pass  # the client gave up (timeout tests)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self._thread.start()
+
+    def __enter__(self) -> ProviderServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def url(self) -> str:
@@ -94,13 +136,34 @@ class ProviderServer:
         with self._lock:
             self._queues[path].extend(replies)
 
+    def route(
+        self,
+        path: str,
+        body: Any = None,
+        *,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+        delay: float = 0.0,
+    ) -> None:
+        """From now on ``path`` always answers this (whatever was queued before)."""
+        with self._lock:
+            self._queues.pop(path, None)
+            self._last[path] = Reply(body, status, headers or {}, delay)
+
     def hits(self, path: str) -> int:
         return sum(1 for r in self.requests if r.path == path)
+
+    @property
+    def last(self) -> Received:
+        assert self.requests, "the server received no request"
+        return self.requests[-1]
 
     def close(self) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
 
+
+# --- SyncPay, the provider most sync tests speak ------------------------------------------
 
 SYNCPAY_PATH = "/api/v1/accounts/balances"
 

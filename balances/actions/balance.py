@@ -178,14 +178,9 @@ def deletion_blockers(balance: Balance) -> list[str]:
     if balance.reserved:
         shown = currencies.format_amount(balance.reserved, balance.currency)
         blockers.append(f"it has {shown} {balance.currency} reserved")
-    from payouts.queries import open_payout_count  # payouts hold funds on balances
-
-    open_count = open_payout_count(service_id=balance.service_id, currency=balance.currency)
-    if open_count:
-        blockers.append(
-            f"{open_count} payout{'s' if open_count != 1 else ''} in {balance.currency} "
-            "still hold funds on it"
-        )
+    if balance.held:
+        shown = currencies.format_amount(balance.held, balance.currency)
+        blockers.append(f"open payouts hold {shown} {balance.currency} of it")
     return blockers
 
 

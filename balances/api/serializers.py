@@ -43,8 +43,7 @@ class _BalanceFiguresOut(serializers.Serializer):
 
     @extend_schema_field(AMOUNT_SCHEMA)
     def get_availableForPayout(self, balance: Balance) -> Decimal | None:
-        held = self.context.get("holds", {}).get(balance.currency, Decimal(0))
-        return exact_amount(balance.available - held, balance.currency)
+        return exact_amount(balance.available_for_payout, balance.currency)
 
 
 @extend_schema_serializer(component_name="BalanceItem")
@@ -114,7 +113,8 @@ class BalanceListQuery(serializers.Serializer):
 
 @extend_schema_serializer(component_name="BalanceCreate")
 class BalanceCreateIn(serializers.Serializer):
-    currency = serializers.CharField(max_length=16)
+    # Trimmed of spaces only, by the currency parser: "CHF\n" is not CHF.
+    currency = serializers.CharField(max_length=16, trim_whitespace=False)
     amount = AmountInField(required=False, help_text="Opening amount; 0 when left out.")
     reason = serializers.CharField(
         required=False, allow_blank=True, max_length=REASON_MAX_LENGTH, default=""

@@ -7,13 +7,13 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from balances.actions.sync import sync_request
 from balances.api import serializers as s
 from balances.models import SyncRun
+from balances.sync.request import sync_request
 from core.api.schema import SERVICE_ID, errors, paginated, path_param
 from core.api.views import ApiView
 from core.errors import NotFound
-from services.queries import service_by_public_id
+from services.queries import service_get
 
 VIEW_RUNS = ("services.view_service", "balances.view_syncrun")
 
@@ -36,7 +36,7 @@ class SyncStartView(ApiView):
         responses={202: s.SyncRunOut, **errors(404, 409)},
     )
     def post(self, request: Request, serviceId: str) -> Response:
-        service = service_by_public_id(serviceId)
+        service = service_get(serviceId)
         run = sync_request(service=service, trigger=SyncRun.Trigger.API, user=request.user)
         run.refresh_from_db()  # with in-process tasks the run has already ended
         run.service = service
@@ -57,7 +57,7 @@ class SyncRunListView(ApiView):
         responses={200: paginated(s.SyncRunOut), **errors(404)},
     )
     def get(self, request: Request, serviceId: str) -> Response:
-        service = service_by_public_id(serviceId)
+        service = service_get(serviceId)
         # The count and one page, the service joined: 2 queries whatever the number of runs.
         runs = SyncRun.objects.filter(service=service).select_related("service")
         return self.paginate(request, runs.order_by("-created_at", "-id"), s.SyncRunOut)

@@ -20,11 +20,9 @@ from balances.models import Balance
 from core.actors import Actor
 from core.api.schema import CURRENCY, IF_MATCH, SERVICE_ID, errors, paginated
 from core.api.views import ApiView, expected_version
-from core.errors import NotFound
 from core.money import currencies
-from payouts.queries import holds_by_currency
 from services.models import Service
-from services.queries import service_by_public_id
+from services.queries import service_get
 
 VIEW_BALANCES = ("services.view_service", "balances.view_balance")
 
@@ -35,17 +33,8 @@ def etag(balance: Balance) -> str:
 
 def balance_response(balance: Balance, service: Service, **kwargs: Any) -> Response:
     balance.service = service
-    holds = holds_by_currency(service_id=service.pk)
-    data = s.BalanceOut(balance, context={"holds": holds}).data
+    data = s.BalanceOut(balance).data
     return Response(data, headers={"ETag": etag(balance), **kwargs.pop("headers", {})}, **kwargs)
-
-
-def balance_or_404(service: Service, currency: str) -> Balance:
-    code = currencies.normalise_code(currency)
-    balance = Balance.objects.filter(service=service, currency=code).first()
-    if balance is None:
-        raise NotFound(f"{service.public_id} has no {code} balance.")
-    return balance
 
 
 def balance_url(request: Request, balance: Balance, service: Service) -> str:
@@ -74,14 +63,11 @@ class BalanceListView(ApiView):
         query = s.BalanceListQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         codes = query.validated_data.get("currency") or []
-        service = service_by_public_id(serviceId)  # 1 query (provider, fee profile joined)
+        service = service_get(serviceId)  # 1 query (provider, fee profile joined)
         balances = queries.balances_for_service(service)  # 1 query, sorted by currency
         if codes:
             balances = [b for b in balances if b.currency in codes]
-        holds = holds_by_currency(service_id=service.pk)  # 1 query, all currencies at once
-        out = s.BalanceListOut(
-            {"serviceId": service.public_id, "balances": balances}, context={"holds": holds}
-        )
+        out = s.BalanceListOut({"serviceId": service.public_id, "balances": balances})
         return Response(out.data)
 
     @extend_schema(
@@ -92,7 +78,7 @@ class BalanceListView(ApiView):
         responses={201: s.BalanceOut, **errors(400, 404, 409)},
     )
     def post(self, request: Request, serviceId: str) -> Response:
-        service = service_by_public_id(serviceId)
+        service = service_get(serviceId)
         data = s.BalanceCreateIn(data=request.data)
         data.is_valid(raise_exception=True)
         balance = actions.balance_create(
@@ -136,8 +122,8 @@ class BalanceDetailView(ApiView):
         responses={200: s.BalanceOut, **errors(404)},
     )
     def get(self, request: Request, serviceId: str, currency: str) -> Response:
-        service = service_by_public_id(serviceId)
-        return balance_response(balance_or_404(service, currency), service)
+        service = service_get(serviceId)
+        return balance_response(queries.balance_get(service, currency), service)
 
     @extend_schema(
         operation_id="balances_update",
@@ -147,7 +133,7 @@ class BalanceDetailView(ApiView):
         responses={200: s.BalanceOut, **errors(400, 404, 412)},
     )
     def patch(self, request: Request, serviceId: str, currency: str) -> Response:
-        service = service_by_public_id(serviceId)
+        service = service_get(serviceId)
         data = s.BalanceUpdateIn(data=request.data)
         data.is_valid(raise_exception=True)
         balance = actions.balance_update(
@@ -171,7 +157,7 @@ class BalanceDetailView(ApiView):
         responses={204: None, **errors(400, 404, 409, 412)},
     )
     def delete(self, request: Request, serviceId: str, currency: str) -> Response:
-        service = service_by_public_id(serviceId)
+        service = service_get(serviceId)
         sent = request.data if isinstance(request.data, dict) and request.data else None
         data = s.BalanceDeleteIn(data=sent or request.query_params)
         data.is_valid(raise_exception=True)
@@ -197,7 +183,7 @@ class BalanceHistoryView(ApiView):
         responses={200: paginated(s.BalanceChangeOut), **errors(404)},
     )
     def get(self, request: Request, serviceId: str, currency: str) -> Response:
-        service = service_by_public_id(serviceId)
+        service = service_get(serviceId)
         code = currencies.normalise_code(currency)
         _balance, changes = queries.currency_history(service=service, currency=code)
         return self.paginate(request, changes, s.BalanceChangeOut)

@@ -11,9 +11,15 @@ from urllib.parse import urlsplit
 from django.db import transaction
 from django.utils import timezone
 
-from balances.providers.base import ConnectionConfig, adapter_classes
+from balances.connections.queries import effective_base_url, stored_credentials
+from balances.providers.base import (
+    ConnectionConfig,
+    ProviderAdapter,
+    adapter_class,
+    adapter_classes,
+)
 from core.actors import Actor
-from core.crypto import CredentialsUnreadable, decrypt_credentials, encrypt_credentials
+from core.crypto import decrypt_credentials, encrypt_credentials
 from core.errors import NotFound, ValidationFailed
 from services.actions import audit
 from services.models import ProviderConnection, Service
@@ -21,17 +27,15 @@ from services.models import ProviderConnection, Service
 CREDENTIAL_MAX_LENGTH = 4096
 
 
-def credential_fields(kind: str) -> tuple[str, ...]:
-    return adapter_classes()[kind].credential_fields
-
-
-def _kind(raw: object) -> str:
+def _adapter(raw: object) -> type[ProviderAdapter]:
+    """The adapter of a kind given by the operator or a client; only registered kinds."""
     kind = str(raw or "").strip().lower()
-    if kind not in ProviderConnection.Kind.values:
+    adapter = adapter_class(kind)
+    if adapter is None:
         raise ValidationFailed(
-            f"Provider must be one of {', '.join(ProviderConnection.Kind.values)}.", field="kind"
+            f"Provider must be one of {', '.join(adapter_classes())}.", field="kind"
         )
-    return kind
+    return adapter
 
 
 def _base_url(raw: object) -> str:
@@ -53,70 +57,56 @@ def _base_url(raw: object) -> str:
 
 
 def _credentials(
-    kind: str, given: Mapping[str, Any] | None, current: dict[str, str]
+    adapter: type[ProviderAdapter], given: Mapping[str, Any] | None, current: dict[str, str]
 ) -> dict[str, str]:
-    fields = credential_fields(kind)
+    kind, fields = adapter.kind, adapter.credential_fields
+    names = [f.name for f in fields]
     given = given or {}
-    unknown = sorted(set(given) - set(fields))
+    unknown = sorted(set(given) - set(names))
     if unknown:
         raise ValidationFailed(
-            f"Unknown credential {', '.join(unknown)} for {kind}; expected {', '.join(fields)}.",
+            f"Unknown credential {', '.join(unknown)} for {kind}; expected {', '.join(names)}.",
             field="credentials",
         )
     merged: dict[str, str] = {}
-    for name in fields:
-        value = given.get(name)
+    for field in fields:
+        value = given.get(field.name)
         if value is not None and not isinstance(value, str):
-            raise ValidationFailed(f"Credential {name} must be a string.", field="credentials")
-        value = (value or "").strip() if name != "password" else (value or "")
+            raise ValidationFailed(
+                f"Credential {field.name} must be a string.", field="credentials"
+            )
+        value = (value or "").strip() if field.strip else (value or "")
         if len(value) > CREDENTIAL_MAX_LENGTH:
-            raise ValidationFailed(f"Credential {name} is too long.", field="credentials")
-        merged[name] = value or current.get(name, "")
-    missing = [name for name in fields if not merged[name]]
+            raise ValidationFailed(f"Credential {field.name} is too long.", field="credentials")
+        merged[field.name] = value or current.get(field.name, "")
+    missing = [name for name in names if not merged[name]]
     if missing:
         raise ValidationFailed(
             f"{kind} needs {', '.join(missing)}.",
             field="credentials",
             details={"missing": missing},
         )
-    if kind == "syncpay":
-        from balances.providers.syncpay import syncpay_mode
-
-        if syncpay_mode(merged["apiKey"]) is None:
-            raise ValidationFailed(
-                "A SyncPay API key starts with sk_test_ or sk_live_.", field="credentials"
-            )
+    try:
+        adapter.validate_credentials(merged)
+    except ValueError as exc:
+        raise ValidationFailed(str(exc), field="credentials") from None
     return merged
 
 
-def _options(kind: str, raw: Mapping[str, Any] | None) -> dict[str, Any]:
+def _options(adapter: type[ProviderAdapter], raw: Mapping[str, Any] | None) -> dict[str, Any]:
     if raw is not None and not isinstance(raw, Mapping):
         raise ValidationFailed("Options must be an object.", field="options")
     try:
-        return adapter_classes()[kind].validate_options(dict(raw or {}))
+        return adapter.validate_options(dict(raw or {}))
     except ValueError as exc:
         raise ValidationFailed(str(exc), field="options") from None
-
-
-def stored_credentials(connection: ProviderConnection) -> dict[str, str]:
-    try:
-        return decrypt_credentials(connection.credentials_encrypted)
-    except CredentialsUnreadable:
-        return {}
-
-
-def stored_credential_names(connection: ProviderConnection | None) -> list[str]:
-    """Which credentials are stored, sorted (their values are never shown)."""
-    if connection is None:
-        return []
-    return sorted(name for name, value in stored_credentials(connection).items() if value)
 
 
 def connection_config(connection: ProviderConnection) -> ConnectionConfig:
     """What the adapter needs, decrypted in memory only."""
     return ConnectionConfig(
         kind=connection.kind,
-        base_url=connection.effective_base_url,
+        base_url=effective_base_url(connection),
         credentials=decrypt_credentials(connection.credentials_encrypted),
         options=dict(connection.options or {}),
     )
@@ -131,15 +121,15 @@ def preview_config(
     options: Mapping[str, Any] | None = None,
 ) -> ConnectionConfig:
     """A config from form input, falling back to stored secrets (for Test connection)."""
-    kind = _kind(kind)
+    adapter = _adapter(kind)
     existing = service.provider_connection_or_none
-    current = stored_credentials(existing) if existing and existing.kind == kind else {}
-    url = _base_url(base_url) or adapter_classes()[kind].default_base_url
+    current = stored_credentials(existing) if existing and existing.kind == adapter.kind else {}
+    url = _base_url(base_url) or adapter.default_base_url
     return ConnectionConfig(
-        kind=kind,
+        kind=adapter.kind,
         base_url=url.rstrip("/"),
-        credentials=_credentials(kind, credentials, current),
-        options=_options(kind, options),
+        credentials=_credentials(adapter, credentials, current),
+        options=_options(adapter, options),
     )
 
 
@@ -155,12 +145,13 @@ def connection_save(
     create_missing_balances: bool = False,
 ) -> ProviderConnection:
     """Create or replace the connection.  Saving resumes a paused connection."""
-    kind = _kind(kind)
+    adapter = _adapter(kind)
+    kind = adapter.kind
     existing = ProviderConnection.objects.select_for_update().filter(service=service).first()
     current = stored_credentials(existing) if existing and existing.kind == kind else {}
     url = _base_url(base_url)
-    secrets = _credentials(kind, credentials, current)
-    opts = _options(kind, options)
+    secrets = _credentials(adapter, credentials, current)
+    opts = _options(adapter, options)
 
     changes: dict[str, Any] = {}
     connection = existing or ProviderConnection(service=service)

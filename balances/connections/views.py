@@ -9,25 +9,25 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from balances.connections import actions as connection_actions
 from balances.connections.forms import ConnectionForm
-from balances.providers.base import ProviderError, get_adapter
-from balances.sync_plan import plan_snapshot
+from balances.connections.queries import stored_credential_names
+from balances.providers.base import ProviderError, get_adapter, provider_label
+from balances.sync.plan import plan_snapshot
 from core.actors import Actor
 from core.errors import DomainError
 from core.permissions import require_perms
-from services.models import provider_label
-from services.queries import service_by_public_id
+from services.queries import service_get
 
 
 def _render(request, service, form, *, preview=None, preview_error=None, status=200):
     connection = service.provider_connection_or_none
     return render(
         request,
-        "services/provider_form.html",
+        "balances/connections/connection_form.html",
         {
             "service": service,
             "connection": connection,
             "form": form,
-            "credentials_set": connection_actions.stored_credential_names(connection),
+            "credentials_set": stored_credential_names(connection),
             "preview": preview,
             "preview_error": preview_error,
         },
@@ -39,7 +39,7 @@ def _render(request, service, form, *, preview=None, preview_error=None, status=
 @require_perms("services.view_service", "services.change_providerconnection")
 def connection_edit(request: HttpRequest, service_id: str) -> HttpResponse:
     """Who: admin role.  Secrets are never rendered back; blank keeps the stored one."""
-    service = service_by_public_id(service_id)
+    service = service_get(service_id)
     connection = service.provider_connection_or_none
     form = ConnectionForm(request.POST or None, initial=ConnectionForm.initial_for(connection))
     if request.method == "POST" and form.is_valid():
@@ -60,7 +60,7 @@ def connection_edit(request: HttpRequest, service_id: str) -> HttpResponse:
 def connection_test(request: HttpRequest, service_id: str) -> HttpResponse:
     """Who: admin role.  Fetches once with the form's settings (stored secrets where blank)
     and shows what a sync would change; writes nothing."""
-    service = service_by_public_id(service_id)
+    service = service_get(service_id)
     form = ConnectionForm(request.POST)
     if not form.is_valid():
         return _render(request, service, form, status=400)
@@ -92,7 +92,7 @@ def connection_test(request: HttpRequest, service_id: str) -> HttpResponse:
 @require_perms("services.view_service", "services.delete_providerconnection")
 def connection_delete(request: HttpRequest, service_id: str) -> HttpResponse:
     """Who: admin role.  Balances stay; they are no longer updated from the provider."""
-    service = service_by_public_id(service_id)
+    service = service_get(service_id)
     connection = service.provider_connection_or_none
     if connection is None:
         messages.info(request, "This service has no provider connection.")
@@ -105,11 +105,11 @@ def connection_delete(request: HttpRequest, service_id: str) -> HttpResponse:
         except DomainError as exc:
             messages.error(request, exc.message)
         else:
-            messages.success(request, f"{connection.get_kind_display()} disconnected.")
+            messages.success(request, f"{provider_label(connection.kind)} disconnected.")
         return redirect("services:detail", service_id=service.public_id)
     return render(
         request,
-        "services/provider_confirm_delete.html",
+        "balances/connections/connection_confirm_delete.html",
         {"service": service, "connection": connection},
     )
 
@@ -118,7 +118,7 @@ def connection_delete(request: HttpRequest, service_id: str) -> HttpResponse:
 @require_perms("services.view_service", "balances.sync_balances")
 def connection_resume(request: HttpRequest, service_id: str) -> HttpResponse:
     """Who: operator and above.  Un-pauses scheduled updates."""
-    service = service_by_public_id(service_id)
+    service = service_get(service_id)
     try:
         connection_actions.connection_resume(service=service, actor=Actor.for_user(request.user))
     except DomainError as exc:

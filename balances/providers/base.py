@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import abc
 import enum
+import functools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
+
+from core.redaction import redact as redact_secrets
 
 
 class ErrorCategory(enum.StrEnum):
@@ -68,12 +72,8 @@ class ProviderError(Exception):
 
 @dataclass(frozen=True)
 class ConnectionConfig:
-    """What an adapter needs to call its provider.
-
-    ``credentials`` keys: syncpay ``apiKey``; finix ``username``, ``password``; wise
-    ``apiToken``; payop ``token``.  ``options``: finix ``balanceIds`` (list) and ``version``;
-    wise ``profileId`` and ``types`` (list); payop ``currencies`` (list).
-    """
+    """What an adapter needs to call its provider: the keys of ``credentials`` and ``options``
+    are the names of the adapter's ``credential_fields`` and ``option_fields``."""
 
     kind: str
     base_url: str
@@ -110,25 +110,151 @@ class Snapshot:
         return {f.currency: f for f in self.figures}
 
 
+@dataclass(frozen=True)
+class CredentialField:
+    """One credential an adapter needs.  Credentials are write-only everywhere: stored
+    encrypted, never rendered back.  ``secret`` shows it as a password field; ``strip`` trims
+    pasted whitespace (a password keeps its own)."""
+
+    name: str
+    label: str
+    help: str = ""
+    secret: bool = True
+    strip: bool = True
+
+
+OptionInput = Literal["text", "lines", "list", "checkboxes"]
+_EMPTY: tuple[object, ...] = (None, "", [], ())
+
+
+@dataclass(frozen=True)
+class OptionField:
+    """One setting of a connection besides its credentials.
+
+    ``clean`` normalises a raw value (from JSON or a form) or raises ``ValueError`` with a
+    message naming the option.  An empty value means ``default`` (shown pre-filled in the
+    form), or leaves the option out when ``omit_empty``.  ``input`` is how a form takes it:
+    one line of text, a list typed one per line (``lines``) or comma-separated (``list``), or
+    checkboxes over ``choices``.
+    """
+
+    name: str
+    label: str
+    clean: Callable[[Any], Any]
+    help: str = ""
+    input: OptionInput = "text"
+    default: Any = None
+    choices: tuple[tuple[str, str], ...] = ()
+    max_length: int | None = None
+    omit_empty: bool = False
+
+    @property
+    def is_list(self) -> bool:
+        return self.input != "text"
+
+
 class ProviderAdapter(abc.ABC):
-    """Base of the four adapters.  Subclasses set ``kind`` and implement ``fetch_snapshot``."""
+    """Base of the adapters.  A subclass describes its provider (what forms, the API, the
+    connection actions and the rate limiter are built from) and implements ``fetch_snapshot``.
+    """
 
     kind: ClassVar[str]
     label: ClassVar[str]
+    # The documented hosts: production (the default) and the provider's own sandbox, if any.
     default_base_url: ClassVar[str]
-    credential_fields: ClassVar[tuple[str, ...]]
+    sandbox_base_url: ClassVar[str | None] = None
+    credential_fields: ClassVar[tuple[CredentialField, ...]]
+    option_fields: ClassVar[tuple[OptionField, ...]] = ()
+    # (requests, per seconds) shared by every worker; settings.PROVIDER_RATE_LIMITS overrides.
+    # Providers that publish no figure get this polite guess.
+    rate_limit: ClassVar[tuple[int, float]] = (600, 60.0)
 
     @abc.abstractmethod
     def fetch_snapshot(self, config: ConnectionConfig) -> Snapshot:
         """Fetch the provider's balances once and return them as one snapshot, or raise
         :class:`ProviderError`."""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Every adapter's fetch_snapshot is wrapped, whoever calls it (a sync, Test
+        # connection): an error message that quotes the provider (a parse error previewing a
+        # field, say) leaves with no form of any of the connection's credentials in it.
+        fetch = cls.__dict__.get("fetch_snapshot")
+        if fetch is not None and not getattr(fetch, "_redacts_credentials", False):
+            setattr(cls, "fetch_snapshot", _redacting(fetch))  # noqa: B010
+
+    @classmethod
+    def credential_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in cls.credential_fields)
+
+    @classmethod
+    def documented_hosts(cls) -> tuple[str, ...]:
+        urls = (cls.default_base_url, cls.sandbox_base_url)
+        return tuple(urlsplit(url).hostname or "" for url in urls if url)
+
     @classmethod
     def validate_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
-        """Normalise and check ``options``; raise ``ValueError`` with a message naming the
-        option for bad input."""
-        return dict(options)
+        """Normalise and check ``options`` field by field (unknown keys are dropped); raise
+        ``ValueError`` with a message naming the option for bad input."""
+        cleaned: dict[str, Any] = {}
+        for option in cls.option_fields:
+            raw = options.get(option.name)
+            if raw in _EMPTY and option.default is not None:
+                raw = option.default
+            value = option.clean(raw)
+            if option.omit_empty and value in _EMPTY:
+                continue
+            cleaned[option.name] = value
+        return cleaned
 
+    @classmethod
+    def validate_credentials(cls, credentials: Mapping[str, str]) -> None:
+        """Check the complete set of credentials beyond presence (a key's documented shape);
+        raise ``ValueError`` with a message that never repeats a credential."""
+        return None
+
+    @classmethod
+    def describe_credentials(cls, credentials: Mapping[str, str]) -> str | None:
+        """A short badge that may be shown next to the connection (never a secret), such as
+        the mode a key selects; None for nothing to show."""
+        return None
+
+
+def _redacting(
+    fetch: Callable[[Any, ConnectionConfig], Snapshot],
+) -> Callable[[Any, ConnectionConfig], Snapshot]:
+    @functools.wraps(fetch)
+    def wrapper(self: Any, config: ConnectionConfig) -> Snapshot:
+        try:
+            return fetch(self, config)
+        except ProviderError as exc:
+            secrets = _credential_values(config)
+            message = redact_secrets(exc.message, secrets) if secrets else exc.message
+            if message == exc.message:
+                raise
+            raise ProviderError(
+                exc.category,
+                message,
+                retryable=exc.retryable,
+                status_code=exc.status_code,
+                retry_after=exc.retry_after,
+            ) from None
+
+    wrapper._redacts_credentials = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _credential_values(config: ConnectionConfig) -> list[str]:
+    """The credentials, stripped and not, and each pair joined by ":" (HTTP Basic)."""
+    values = [v for v in (config.credentials or {}).values() if isinstance(v, str) and v]
+    found = {*values, *(v.strip() for v in values)}
+    found |= {f"{a}:{b}" for a in values for b in values if a is not b}
+    return [v for v in found if v]
+
+
+# --- Registry -----------------------------------------------------------------------------
+# Kind -> adapter class, in the order operators see the providers (the package imports the
+# adapters in that order; importing any module below balances.providers runs it first).
 
 _REGISTRY: dict[str, type[ProviderAdapter]] = {}
 
@@ -138,9 +264,19 @@ def register(cls: type[ProviderAdapter]) -> type[ProviderAdapter]:
     return cls
 
 
-def get_adapter(kind: str) -> ProviderAdapter:
-    from balances import providers  # noqa: F401  (imports the adapter modules)
+def unregister(kind: str) -> None:
+    _REGISTRY.pop(kind, None)
 
+
+def adapter_classes() -> dict[str, type[ProviderAdapter]]:
+    return dict(_REGISTRY)
+
+
+def adapter_class(kind: str) -> type[ProviderAdapter] | None:
+    return _REGISTRY.get(kind)
+
+
+def get_adapter(kind: str) -> ProviderAdapter:
     try:
         return _REGISTRY[kind]()
     except KeyError:
@@ -149,10 +285,15 @@ def get_adapter(kind: str) -> ProviderAdapter:
         ) from None
 
 
-def adapter_classes() -> dict[str, type[ProviderAdapter]]:
-    from balances import providers  # noqa: F401
+def kind_choices() -> list[tuple[str, str]]:
+    """``[("syncpay", "SyncPay"), ...]`` for forms, serializers and the API schema's enum."""
+    return [(kind, cls.label) for kind, cls in _REGISTRY.items()]
 
-    return dict(_REGISTRY)
+
+def provider_label(kind: str) -> str:
+    """ "SyncPay" for "syncpay"; an unknown kind is shown as it is."""
+    cls = _REGISTRY.get(kind)
+    return cls.label if cls is not None else kind
 
 
 # --- Helpers shared by the adapters -------------------------------------------------------

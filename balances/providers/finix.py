@@ -17,8 +17,10 @@ from urllib.parse import quote
 from balances.providers import http
 from balances.providers.base import (
     ConnectionConfig,
+    CredentialField,
     CurrencyFigures,
     ErrorCategory,
+    OptionField,
     ProviderAdapter,
     ProviderError,
     Snapshot,
@@ -35,7 +37,6 @@ from balances.providers.base import (
 )
 from core.money import currencies
 
-DEFAULT_VERSION = "2022-02-01"
 _BALANCE_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
 _VERSION = re.compile(r"\d{4}-\d{2}-\d{2}")
 _AMOUNT_FIELDS = ("available_amount", "pending_amount", "posted_amount")
@@ -79,19 +80,33 @@ def _balance_ids(raw: object) -> list[str]:
     return ids
 
 
+def _version(raw: object) -> str:
+    if not isinstance(raw, str) or not _VERSION.fullmatch(raw.strip()):
+        raise ValueError("version must be a Finix API version such as 2022-02-01.")
+    return raw.strip()
+
+
 @register
 class FinixAdapter(ProviderAdapter):
     kind = "finix"
     label = "Finix"
     default_base_url = "https://finix.live-payments-api.com"
-    credential_fields = ("username", "password")
-
-    @classmethod
-    def validate_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
-        version = options.get("version") or DEFAULT_VERSION
-        if not isinstance(version, str) or not _VERSION.fullmatch(version.strip()):
-            raise ValueError("version must be a Finix API version such as 2022-02-01.")
-        return {"balanceIds": _balance_ids(options.get("balanceIds")), "version": version.strip()}
+    sandbox_base_url = "https://finix.sandbox-payments-api.com"
+    credential_fields = (
+        CredentialField("username", "Username"),
+        CredentialField("password", "Password", strip=False),
+    )
+    option_fields = (
+        OptionField(
+            "balanceIds",
+            "Balance ids",
+            _balance_ids,
+            help="One per line (or comma-separated), e.g. BLxxxxxxxx.",
+            input="lines",
+        ),
+        # The API version the parser is written against; sent as the Finix-Version header.
+        OptionField("version", "Finix-Version", _version, default="2022-02-01"),
+    )
 
     def fetch_snapshot(self, config: ConnectionConfig) -> Snapshot:
         options = checked_options(type(self), config.options)

@@ -4,26 +4,33 @@ Every adapter call goes through :func:`get_json` (or a :class:`ProviderSession` 
 adapter makes several calls in one fetch), which:
 
 * takes a slot from the provider's shared rate limiter before each request;
-* sends ``Accept: application/json`` and our own User-Agent, follows no redirect, and bounds
-  connect and read time (``settings.PROVIDER_HTTP_TIMEOUT``) and the body size;
+* calls only allowed base URLs: the provider's documented hosts, hosts in
+  ``settings.PROVIDER_BASE_URL_ALLOWLIST`` and, with ``PROVIDER_SANDBOXES`` on, the app's own
+  sandboxes (:func:`check_base_url`, the rule of :mod:`core.outbound`), checked again on
+  connecting: the name is resolved once, every address checked, and the socket connects to
+  a checked address (:class:`core.outbound.PinnedTransport`);
+* sends ``Accept: application/json`` and our own User-Agent, follows no redirect (to no
+  host, ours included), and bounds connect and read time (``settings.PROVIDER_HTTP_TIMEOUT``)
+  and the body size;
 * decodes JSON with ``parse_float=Decimal`` so that no amount ever passes through ``float``;
 * maps every failure to :class:`ProviderError` with a category, ``retryable`` and, for 429, the
-  provider's ``Retry-After``.  Provider messages are taken from the error body by an adapter
-  supplied extractor, stripped of any credential and truncated.
+  provider's ``Retry-After``.  A host that is refused, does not resolve, refuses the
+  connection or does not speak HTTP gets one and the same :data:`UNREACHABLE` error, so the
+  error does not tell an open port from a closed one.  Provider messages are taken from the
+  error body by an adapter supplied extractor, stripped of every form of every credential
+  (:mod:`core.redaction`) and truncated.
 """
 
 from __future__ import annotations
 
 import base64
 import email.utils
-import json
 import logging
 import math
 import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC
-from decimal import Decimal
 from functools import cache
 from types import TracebackType
 from typing import Any
@@ -32,14 +39,19 @@ from urllib.parse import quote
 import httpx
 from django.conf import settings
 
-from balances import ratelimit
-from balances.providers.base import ErrorCategory, ProviderError
+from balances.providers import ratelimit
+from balances.providers.base import ErrorCategory, ProviderError, adapter_class
+from core import exactjson, outbound
+from core.redaction import redact as _redact
 
 logger = logging.getLogger("balances.providers.http")
 
 USER_AGENT = "payments-backoffice-balance-sync/1.0"
 MAX_RESPONSE_BYTES = 5 * 1024 * 1024
 MAX_MESSAGE_LENGTH = 300
+# Only this much of a provider's message is read (and redacted) at all.
+MAX_MESSAGE_SCAN = 20 * MAX_MESSAGE_LENGTH
+UNREACHABLE = "The provider could not be reached at the configured base URL."
 # Waiting this long for our own shared rate limiter is fine inside a sync task; beyond it the
 # task is better retried later than holding a worker.
 DEFAULT_RATE_LIMIT_WAIT = 5.0
@@ -53,13 +65,11 @@ def _ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a valid JSON number")
-
-
 def decode_json(body: bytes | str) -> Any:
-    """Strict JSON: floats become ``Decimal``; ``NaN``/``Infinity`` are refused."""
-    return json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
+    """Strict, exact JSON (:mod:`core.exactjson`): numbers become ``Decimal``, never float;
+    ``NaN``/``Infinity``, numbers no decimal context holds, duplicate keys and absurd nesting
+    raise ``ValueError``."""
+    return exactjson.loads(body)
 
 
 def build_url(base_url: str, path: str, params: Mapping[str, str] | None = None) -> str:
@@ -106,19 +116,42 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret and len(secret) >= 3:
-            text = text.replace(secret, "***")
-    return text
+    """Every form of every secret (raw, URL-encoded, base64, escaped, any case, any piece of
+    8+ characters) replaced by ``***``: :func:`core.redaction.redact`."""
+    return _redact(text, secrets)
 
 
 def clean_message(text: str, secrets: Iterable[str] = ()) -> str:
     """One line, no credential, bounded length: safe to store and show."""
-    text = " ".join(str(text).split())
-    text = redact(text, secrets)
+    secrets = tuple(secrets)
+    # Redacted before and after joining the lines: a password may contain whitespace.
+    text = redact(str(text)[:MAX_MESSAGE_SCAN], secrets)
+    text = redact(" ".join(text.split()), secrets)
     if len(text) > MAX_MESSAGE_LENGTH:
         text = text[: MAX_MESSAGE_LENGTH - 1].rstrip() + "…"
     return text
+
+
+def allowlist() -> tuple[outbound.AllowEntry, ...]:
+    return outbound.parse_allowlist(getattr(settings, "PROVIDER_BASE_URL_ALLOWLIST", ()))
+
+
+def check_base_url(
+    kind: str, url: str | httpx.URL, *, resolve_names: bool = False
+) -> outbound.Decision:
+    """Whether a base URL (or a request URL under it) may be called for ``kind``; raise
+    :class:`core.outbound.OutboundRefused` saying why not.  Used when a connection is saved
+    (with ``resolve_names``) and before every request."""
+    adapter = adapter_class(kind)
+    sandbox = getattr(settings, "PROVIDER_SANDBOX_URL", "") if settings.PROVIDER_SANDBOXES else ""
+    return outbound.check_url(
+        url,
+        documented_hosts=adapter.documented_hosts() if adapter is not None else (),
+        allowlist=allowlist(),
+        trusted_prefixes=(sandbox,) if sandbox else (),
+        setting="PROVIDER_BASE_URL_ALLOWLIST",
+        resolve_names=resolve_names,
+    )
 
 
 def _category_for_status(status: int) -> tuple[ErrorCategory, bool]:
@@ -161,12 +194,17 @@ class ProviderSession:
             if rate_limit_wait is not None
             else float(getattr(settings, "PROVIDER_RATE_LIMIT_MAX_WAIT", DEFAULT_RATE_LIMIT_WAIT))
         )
+        # (host, port) -> whether its addresses may be private: filled by get_json's check,
+        # read by the transport when it connects (nothing else is connected to).
+        self._permits: dict[tuple[str, int], bool] = {}
         self._client = httpx.Client(
             timeout=httpx.Timeout(self.timeout),
             follow_redirects=False,
             verify=_ssl_context(),
             headers={"Accept": "application/json", "User-Agent": USER_AGENT},
-            transport=transport,
+            transport=transport
+            or outbound.PinnedTransport(ssl_context=_ssl_context(), permits=self._permits),
+            trust_env=False,
         )
 
     def __enter__(self) -> ProviderSession:
@@ -200,7 +238,7 @@ class ProviderSession:
         if auth is not None:
             token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
             all_headers["Authorization"] = f"Basic {token}"
-            self.secrets = (*self.secrets, token)
+            self.secrets = (*self.secrets, token, f"{auth[0]}:{auth[1]}")
         if not all(value.isascii() for value in all_headers.values()):
             raise self._error(
                 ErrorCategory.CONFIGURATION,
@@ -216,12 +254,26 @@ class ProviderSession:
             raise self._error(
                 ErrorCategory.CONFIGURATION, "The provider URL must start with https:// or http://."
             )
+        try:
+            decision = check_base_url(self.kind, request.url)
+        except outbound.OutboundRefused as exc:
+            # Decided from the URL and the settings alone (no network): saying why leaks
+            # nothing about the network, and the operator can fix it.
+            raise self._error(
+                ErrorCategory.CONFIGURATION, f"The base URL is not allowed: {exc}"
+            ) from None
+        self._permits[(decision.target.host, decision.target.port)] = decision.private_ok
 
         ratelimit.acquire(self.kind, max_wait=self.rate_limit_wait)
         path = request.url.path
         started = time.monotonic()
         try:
             response = self._client.send(request, stream=True)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # Refused by the address check, no such name, closed port, filtered port: the
+            # same words, so the message does not map the network (the log says which).
+            self._log(path, f"unreachable ({type(exc).__name__})", started)
+            raise self._error(ErrorCategory.UNAVAILABLE, UNREACHABLE, retryable=True) from None
         except httpx.TimeoutException:
             self._log(path, "timeout", started)
             raise self._error(
@@ -234,13 +286,9 @@ class ProviderSession:
                 ErrorCategory.CONFIGURATION, "The provider URL must start with https:// or http://."
             ) from None
         except httpx.TransportError as exc:
-            self._log(path, "connection error", started)
-            reason = clean_message(str(exc) or type(exc).__name__, self.secrets)
-            raise self._error(
-                ErrorCategory.UNAVAILABLE,
-                f"Could not connect to {request.url.host}: {reason}",
-                retryable=True,
-            ) from None
+            # Something answered that is not HTTP (a database's port, say), or hung up.
+            self._log(path, f"unreachable ({type(exc).__name__})", started)
+            raise self._error(ErrorCategory.UNAVAILABLE, UNREACHABLE, retryable=True) from None
         try:
             body = self._read_body(response, started)
         finally:

@@ -16,8 +16,10 @@ from typing import Any
 from balances.providers import http
 from balances.providers.base import (
     ConnectionConfig,
+    CredentialField,
     CurrencyFigures,
     ErrorCategory,
+    OptionField,
     ProviderAdapter,
     ProviderError,
     Snapshot,
@@ -90,13 +92,21 @@ def _currencies(raw: object) -> list[str]:
 class PayopAdapter(ProviderAdapter):
     kind = "payop"
     label = "Payop"
+    # Payop documents one host, for live and test projects alike.
     default_base_url = "https://api.payop.com"
-    credential_fields = ("token",)
-
-    @classmethod
-    def validate_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
-        codes = _currencies(options.get("currencies"))
-        return {"currencies": codes} if codes else {}
+    credential_fields = (CredentialField("token", "Token (JWT)"),)
+    option_fields = (
+        OptionField(
+            "currencies",
+            "Currency filter",
+            _currencies,
+            help="Optional, e.g. EUR,USD. Empty for all currencies.",
+            input="list",
+            omit_empty=True,
+        ),
+    )
+    # "Maximum 10 requests per minute per IP" (docs/provider-payop-wallet-balances.md).
+    rate_limit = (10, 60.0)
 
     def fetch_snapshot(self, config: ConnectionConfig) -> Snapshot:
         options = checked_options(type(self), config.options)
@@ -158,7 +168,9 @@ def parse_balances(data: Any) -> Snapshot:
         if not currencies.is_known(code):
             unsupported.add(code)
             continue
-        extras = {name: values[name] for name in ("referral", "total") if name in values}
+        extras: dict[str, Any] = {
+            name: values[name] for name in ("referral", "total") if name in values
+        }
         figures.append(
             CurrencyFigures(
                 currency=code,

@@ -13,6 +13,7 @@ from typing import Any
 from balances.providers import http
 from balances.providers.base import (
     ConnectionConfig,
+    CredentialField,
     CurrencyFigures,
     ProviderAdapter,
     Snapshot,
@@ -66,13 +67,22 @@ def error_message(body: Any) -> str | None:
 class SyncPayAdapter(ProviderAdapter):
     kind = "syncpay"
     label = "SyncPay"
+    # One host for both modes: the key's prefix selects test or live balances.
     default_base_url = "https://api.usesyncpay.com"
-    credential_fields = ("apiKey",)
+    sandbox_base_url = "https://api.usesyncpay.com"
+    credential_fields = (CredentialField("apiKey", "API key (sk_test_… or sk_live_…)"),)
+    # No options: the key decides the account and the mode.
 
     @classmethod
-    def validate_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
-        # SyncPay has no options: the key decides the account and the mode.
-        return {}
+    def validate_credentials(cls, credentials: Mapping[str, str]) -> None:
+        if syncpay_mode(credentials.get("apiKey")) is None:
+            raise ValueError("A SyncPay API key starts with sk_test_ or sk_live_.")
+
+    @classmethod
+    def describe_credentials(cls, credentials: Mapping[str, str]) -> str | None:
+        # Only the mode derived from the key's prefix is shown, never the key.
+        mode = syncpay_mode(credentials.get("apiKey"))
+        return f"{mode} mode" if mode else None
 
     def fetch_snapshot(self, config: ConnectionConfig) -> Snapshot:
         api_key = credential(config, "apiKey")

@@ -18,7 +18,9 @@ from urllib.parse import quote
 from balances.providers import http
 from balances.providers.base import (
     ConnectionConfig,
+    CredentialField,
     CurrencyFigures,
+    OptionField,
     ProviderAdapter,
     Snapshot,
     bad_response,
@@ -64,9 +66,15 @@ def error_message(body: Any) -> str | None:
     return None
 
 
+def _profile_id(raw: object) -> str:
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        raw = str(raw)
+    if not isinstance(raw, str) or not _PROFILE_ID.fullmatch(raw.strip()):
+        raise ValueError("profileId is required: the numeric id of the Wise profile.")
+    return raw.strip()
+
+
 def _types(raw: object) -> list[str]:
-    if raw is None or raw == "" or raw == []:
-        return ["STANDARD"]
     if isinstance(raw, str):
         raw = [part for part in re.split(r"[\s,]+", raw) if part]
     if not isinstance(raw, list | tuple):
@@ -86,16 +94,19 @@ class WiseAdapter(ProviderAdapter):
     kind = "wise"
     label = "Wise"
     default_base_url = "https://api.wise.com"
-    credential_fields = ("apiToken",)
-
-    @classmethod
-    def validate_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
-        profile = options.get("profileId")
-        if isinstance(profile, int) and not isinstance(profile, bool):
-            profile = str(profile)
-        if not isinstance(profile, str) or not _PROFILE_ID.fullmatch(profile.strip()):
-            raise ValueError("profileId is required: the numeric id of the Wise profile.")
-        return {"profileId": profile.strip(), "types": _types(options.get("types"))}
+    sandbox_base_url = "https://api.sandbox.transferwise.tech"
+    credential_fields = (CredentialField("apiToken", "API token"),)
+    option_fields = (
+        OptionField("profileId", "Profile id", _profile_id, max_length=40),
+        OptionField(
+            "types",
+            "Balance types",
+            _types,
+            input="checkboxes",
+            default=("STANDARD",),
+            choices=(("STANDARD", "STANDARD"), ("SAVINGS", "SAVINGS (jars count as reserved)")),
+        ),
+    )
 
     def fetch_snapshot(self, config: ConnectionConfig) -> Snapshot:
         options = checked_options(type(self), config.options)

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
-import time
-from collections import deque
 from decimal import Decimal
 from typing import Any
 
@@ -27,7 +24,9 @@ from balances.sandbox.common import (
     minor_to_decimal,
     walk_minor,
 )
+from core import ratelimit
 from core.money import currencies
+from core.redis import RedisError
 
 
 def _logref(*parts: str) -> str:
@@ -258,28 +257,23 @@ PAYOP_WALLET = (
 
 
 class _PerIpLimit:
-    """Payop's documented 10 requests per minute per IP, counted in this process."""
+    """Payop's documented 10 requests per minute per IP, counted by :mod:`core.ratelimit` (so
+    shared by every process serving the sandbox when they share Redis)."""
+
+    name = "sandbox:payop:ip"
 
     def __init__(self, limit: int, window: float) -> None:
         self.limit, self.window = limit, window
-        self._lock = threading.Lock()
-        self._hits: dict[str, deque[float]] = {}
 
     def check(self, ip: str) -> float:
         """0 when the request may go on, else the seconds until it may."""
-        with self._lock:
-            now = time.monotonic()
-            hits = self._hits.setdefault(ip, deque())
-            while hits and hits[0] <= now - self.window:
-                hits.popleft()
-            if len(hits) >= self.limit:
-                return hits[0] + self.window - now
-            hits.append(now)
-            return 0.0
+        try:
+            return ratelimit.hit(f"{self.name}:{ip}", limit=self.limit, seconds=self.window)
+        except RedisError:
+            return 0.0  # a simulator without its counter simply does not limit
 
     def reset(self) -> None:
-        with self._lock:
-            self._hits.clear()
+        ratelimit.reset(prefix=f"{self.name}:")
 
 
 payop_rate_limit = _PerIpLimit(PAYOP_LIMIT, PAYOP_WINDOW)

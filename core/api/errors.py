@@ -138,7 +138,9 @@ def _from_domain_error(exc: DomainError) -> tuple[int, dict[str, Any], dict]:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """DRF's EXCEPTION_HANDLER.  Never returns None: an unexpected exception becomes a logged
     500 in the envelope rather than Django's HTML page or a traceback."""
-    if isinstance(exc, Http404):
+    if isinstance(exc, DomainError):
+        pass  # our own errors carry their status and code (NotFound is also an Http404)
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) if exc.args else "Not found.")
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) if exc.args else None)

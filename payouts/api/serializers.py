@@ -55,7 +55,7 @@ class PayoutDetailOut(PayoutOut):
 
 
 class PayoutCreateIn(serializers.Serializer):
-    currency = serializers.CharField(max_length=16)
+    currency = serializers.CharField(max_length=16, trim_whitespace=False)
     amount = AmountInField()
     destination = serializers.CharField(
         max_length=DESTINATION_MAX_LENGTH, help_text="Reference to the beneficiary."

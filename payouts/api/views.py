@@ -11,11 +11,10 @@ from rest_framework.response import Response
 from core.actors import Actor
 from core.api.schema import IF_MATCH, SERVICE_ID, errors, paginated, path_param
 from core.api.views import ApiView, expected_version
-from core.errors import NotFound
 from payouts import actions, queries
 from payouts.api import serializers as s
 from payouts.models import Payout
-from services.queries import service_by_public_id
+from services.queries import service_get
 
 VIEW = ("services.view_service", "payouts.view_payout")
 PAYOUT_ID = path_param("payoutId", "The payout's id, e.g. po_3k2j….")
@@ -27,13 +26,6 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     description="Any unique string (a UUID). The same key with the same body returns the "
     "payout created first (200); with a different body, 409.",
 )
-
-
-def payout_or_404(payout_id: str) -> Payout:
-    payout = queries.payout_by_public_id(payout_id)
-    if payout is None:
-        raise NotFound(f"There is no payout {payout_id}.")
-    return payout
 
 
 def payout_response(payout: Payout, *, code: int = status.HTTP_200_OK, **headers: str) -> Response:
@@ -67,7 +59,7 @@ class ServicePayoutsView(ApiView):
         responses={200: paginated(s.PayoutOut), **errors(400, 404)},
     )
     def get(self, request: Request, serviceId: str) -> Response:
-        service = service_by_public_id(serviceId)
+        service = service_get(serviceId)
         query = s.PayoutListQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         payouts = queries.payouts_for_service(
@@ -92,7 +84,7 @@ class ServicePayoutsView(ApiView):
         },
     )
     def post(self, request: Request, serviceId: str) -> Response:
-        service = service_by_public_id(serviceId)
+        service = service_get(serviceId)
         data = s.PayoutCreateIn(data=request.data)
         data.is_valid(raise_exception=True)
         payout, created = actions.payout_create(
@@ -123,7 +115,7 @@ class PayoutDetailView(ApiView):
         responses={200: s.PayoutDetailOut, **errors(404)},
     )
     def get(self, request: Request, payoutId: str) -> Response:
-        return payout_response(payout_or_404(payoutId))
+        return payout_response(queries.payout_get(payoutId))
 
 
 class PayoutTransitionView(ApiView):
@@ -134,7 +126,7 @@ class PayoutTransitionView(ApiView):
     verb = ""
 
     def post(self, request: Request, payoutId: str) -> Response:
-        payout = payout_or_404(payoutId)
+        payout = queries.payout_get(payoutId)
         data = s.PayoutTransitionIn.from_request(optional_body(request))
         data.is_valid(raise_exception=True)
         payout = actions.payout_transition(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods
 from core.errors import DomainError
 from core.forms import add_domain_error
 from services.accounts.actions import NAME_MAX_LENGTH, api_key_create, api_key_revoke, api_keys_of
-from services.models import ApiKey
+from services.accounts.queries import api_key_get
 
 
 class ApiKeyForm(forms.Form):
@@ -63,9 +63,7 @@ def api_keys(request: HttpRequest) -> HttpResponse:
 @login_required
 def api_key_revoke_view(request: HttpRequest, key_id: int) -> HttpResponse:
     """Who: the key's owner.  GET asks for confirmation; POST revokes."""
-    key = ApiKey.objects.filter(pk=key_id, user=request.user).first()
-    if key is None:
-        raise Http404("No such API key.")
+    key = api_key_get(user=request.user, key_id=key_id)
     if request.method == "POST":
         api_key_revoke(user=request.user, key_id=key.pk)
         messages.success(request, f"API key “{key.name}” ({key.prefix}…) revoked.")

@@ -1,4 +1,5 @@
-"""Services and provider-connection API routes (under /api/v1/)."""
+"""Services API routes (under /api/v1/); the provider connection's are in
+balances/connections/api/urls.py."""
 
 from __future__ import annotations
 
@@ -8,5 +9,4 @@ from services.api import views
 urlpatterns = [
     *api_path("services", views.ServiceListView.as_view(), "api-services"),
     *api_path("services/<str:serviceId>", views.ServiceDetailView.as_view(), "api-service"),
-    *api_path("services/<str:serviceId>/provider", views.ProviderView.as_view(), "api-provider"),
 ]

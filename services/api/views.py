@@ -1,4 +1,4 @@
-"""Services and provider-connection API.  Thin: parse, call one action or query, answer."""
+"""Services API.  Thin: parse, call one action or query, answer."""
 
 from __future__ import annotations
 
@@ -7,14 +7,11 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from balances.connections import actions as connection_actions
 from core.actors import Actor
 from core.api.schema import SERVICE_ID, errors, paginated
 from core.api.views import ApiView
-from core.errors import NotFound
 from services import actions, queries
 from services.api import serializers as s
-from services.models import ProviderConnection
 
 
 class ServiceListView(ApiView):
@@ -65,7 +62,7 @@ class ServiceDetailView(ApiView):
         responses={200: s.ServiceOut, **errors(404)},
     )
     def get(self, request: Request, serviceId: str) -> Response:
-        return Response(s.ServiceOut(queries.service_by_public_id(serviceId)).data)
+        return Response(s.ServiceOut(queries.service_get(serviceId)).data)
 
     @extend_schema(
         operation_id="services_update",
@@ -77,14 +74,14 @@ class ServiceDetailView(ApiView):
         responses={200: s.ServiceOut, **errors(400, 404)},
     )
     def patch(self, request: Request, serviceId: str) -> Response:
-        service = queries.service_by_public_id(serviceId)
+        service = queries.service_get(serviceId)
         data = s.ServiceUpdateIn(data=request.data)
         data.is_valid(raise_exception=True)
         changes = dict(data.validated_data)
         if "feeProfileId" in changes:
             changes["fee_profile"] = changes.pop("feeProfileId")
         actions.service_update(service=service, actor=Actor.for_user(request.user), **changes)
-        return Response(s.ServiceOut(queries.service_by_public_id(serviceId)).data)
+        return Response(s.ServiceOut(queries.service_get(serviceId)).data)
 
     @extend_schema(
         operation_id="services_destroy",
@@ -94,71 +91,6 @@ class ServiceDetailView(ApiView):
         responses={204: None, **errors(404, 409)},
     )
     def delete(self, request: Request, serviceId: str) -> Response:
-        service = queries.service_by_public_id(serviceId)
+        service = queries.service_get(serviceId)
         actions.service_delete(service=service, actor=Actor.for_user(request.user))
-        return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-def _connection_or_404(service) -> ProviderConnection:
-    connection = service.provider_connection_or_none
-    if connection is None:
-        raise NotFound(f"{service.public_id} has no provider connection.")
-    return connection
-
-
-class ProviderView(ApiView):
-    """The service's provider connection.  Credentials go in, never out."""
-
-    required_perms = {
-        "GET": ("services.view_service", "services.view_providerconnection"),
-        "PUT": (
-            "services.view_service",
-            "services.add_providerconnection",
-            "services.change_providerconnection",
-        ),
-        "DELETE": ("services.view_service", "services.delete_providerconnection"),
-    }
-
-    @extend_schema(
-        operation_id="provider_retrieve",
-        summary="A service's provider connection",
-        parameters=[SERVICE_ID],
-        responses={200: s.ProviderOut, **errors(404)},
-    )
-    def get(self, request: Request, serviceId: str) -> Response:
-        service = queries.service_by_public_id(serviceId)
-        return Response(s.ProviderOut(_connection_or_404(service)).data)
-
-    @extend_schema(
-        operation_id="provider_update",
-        summary="Connect or reconfigure the provider",
-        description="Creates the connection (201) or replaces its settings (200).  A "
-        "credential left out or empty keeps the stored value.  Saving resumes a paused "
-        "connection.",
-        parameters=[SERVICE_ID],
-        request=s.ProviderIn,
-        responses={200: s.ProviderOut, 201: s.ProviderOut, **errors(400, 404)},
-    )
-    def put(self, request: Request, serviceId: str) -> Response:
-        service = queries.service_by_public_id(serviceId)
-        data = s.ProviderIn(data=request.data)
-        data.is_valid(raise_exception=True)
-        existed = service.provider_connection_or_none is not None
-        connection = connection_actions.connection_save(
-            service=service, actor=Actor.for_user(request.user), **data.to_action_kwargs()
-        )
-        return Response(
-            s.ProviderOut(connection).data,
-            status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED,
-        )
-
-    @extend_schema(
-        operation_id="provider_destroy",
-        summary="Disconnect the provider",
-        parameters=[SERVICE_ID],
-        responses={204: None, **errors(404)},
-    )
-    def delete(self, request: Request, serviceId: str) -> Response:
-        service = queries.service_by_public_id(serviceId)
-        connection_actions.connection_delete(service=service, actor=Actor.for_user(request.user))
         return Response(status=status.HTTP_204_NO_CONTENT)

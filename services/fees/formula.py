@@ -17,7 +17,6 @@ from decimal import (
     ROUND_FLOOR,
     ROUND_HALF_UP,
     Decimal,
-    InvalidOperation,
     localcontext,
 )
 from typing import Any
@@ -229,15 +228,10 @@ class RuleInput:
 
 
 def _decimal(raw: object, *, field: str, label: str) -> Decimal:
-    if isinstance(raw, (bool, float)):
-        # A float has already lost the exact value; the API parser never produces one.
-        raise ValidationFailed(f"{label} must be a decimal string or an exact number.", field=field)
     try:
-        value = raw if isinstance(raw, Decimal) else Decimal(str(raw).strip())
-    except (InvalidOperation, ValueError):
-        raise ValidationFailed(f"{label}: {raw!r} is not a number.", field=field) from None
-    if not value.is_finite():
-        raise ValidationFailed(f"{label} must be a finite number.", field=field)
+        value = currencies.parse_decimal(raw)
+    except currencies.AmountError as exc:
+        raise ValidationFailed(f"{label}: {exc}", field=field) from None
     if value < 0:
         raise ValidationFailed(f"{label} cannot be negative.", field=field)
     return value

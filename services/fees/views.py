@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -16,6 +16,7 @@ from core.forms import add_domain_error
 from core.permissions import require_perms
 from services.fees import actions as fee_actions
 from services.fees import formula as fees
+from services.fees import queries as fee_queries
 from services.fees.forms import (
     AssignServiceForm,
     FeeProfileForm,
@@ -24,23 +25,9 @@ from services.fees.forms import (
     ServiceFeeProfileForm,
 )
 from services.models import AuditEntry, FeeProfile, FeeRule
-from services.queries import service_by_public_id
+from services.queries import service_get
 
 VIEW = ("services.view_feeprofile", "services.view_feerule")
-
-
-def _profile_or_404(pk: int) -> FeeProfile:
-    try:
-        return FeeProfile.objects.get(pk=pk)
-    except FeeProfile.DoesNotExist:
-        raise Http404("No such fee profile.") from None
-
-
-def _rule_or_404(profile: FeeProfile, rule_id: int) -> FeeRule:
-    try:
-        return FeeRule.objects.select_related("profile").get(pk=rule_id, profile=profile)
-    except FeeRule.DoesNotExist:
-        raise Http404("No such fee rule.") from None
 
 
 @require_perms(*VIEW)
@@ -56,7 +43,7 @@ def fee_profile_list(request: HttpRequest) -> HttpResponse:
 def fee_profile_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """Who: viewer and above.  The calculator is a GET form: anyone who may see the profile
     may price an amount with it."""
-    profile = _profile_or_404(pk)
+    profile = fee_queries.fee_profile_get(pk)
     rules = list(profile.rules.all())
     calculator = FeeQuoteForm(request.GET if "amount" in request.GET else None)
     quote = None
@@ -96,7 +83,7 @@ def fee_profile_add(request: HttpRequest) -> HttpResponse:
 @require_perms(*VIEW, "services.change_feeprofile")
 def fee_profile_edit(request: HttpRequest, pk: int) -> HttpResponse:
     """Who: admin role.  The form carries the version it was opened at."""
-    return _profile_form_page(request, _profile_or_404(pk))
+    return _profile_form_page(request, fee_queries.fee_profile_get(pk))
 
 
 def _profile_form_page(request: HttpRequest, profile: FeeProfile | None) -> HttpResponse:
@@ -143,7 +130,7 @@ def _profile_form_page(request: HttpRequest, profile: FeeProfile | None) -> Http
 @require_perms(*VIEW, "services.delete_feeprofile")
 def fee_profile_delete(request: HttpRequest, pk: int) -> HttpResponse:
     """Who: admin role.  GET names what goes (its rules) or who still uses it; POST deletes."""
-    profile = _profile_or_404(pk)
+    profile = fee_queries.fee_profile_get(pk)
     services = fee_actions.services_using(profile)
     blockers = fee_actions.deletion_blockers(profile, users=services)
     error = ""
@@ -172,7 +159,7 @@ def fee_profile_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @require_perms(*VIEW, "services.view_auditentry")
 def fee_profile_history(request: HttpRequest, pk: int) -> HttpResponse:
     """Who: viewer and above.  Every change to the profile, its rules and who uses it."""
-    profile = _profile_or_404(pk)
+    profile = fee_queries.fee_profile_get(pk)
     page = Paginator(
         AuditEntry.objects.filter(fee_profile=profile).select_related("actor_user"), 50
     ).get_page(request.GET.get("page"))
@@ -242,23 +229,25 @@ def _plain(value, currency: str) -> str:
 @require_perms(*VIEW, "services.add_feerule")
 def fee_rule_add(request: HttpRequest, pk: int) -> HttpResponse:
     """Who: admin role."""
-    return _rule_form_page(request, _profile_or_404(pk), None)
+    return _rule_form_page(request, fee_queries.fee_profile_get(pk), None)
 
 
 @require_http_methods(["GET", "POST"])
 @require_perms(*VIEW, "services.change_feerule")
 def fee_rule_edit(request: HttpRequest, pk: int, rule_id: int) -> HttpResponse:
     """Who: admin role."""
-    profile = _profile_or_404(pk)
-    return _rule_form_page(request, profile, _rule_or_404(profile, rule_id))
+    profile = fee_queries.fee_profile_get(pk)
+    return _rule_form_page(
+        request, profile, fee_queries.fee_rule_get(profile=profile, rule_id=rule_id)
+    )
 
 
 @require_http_methods(["GET", "POST"])
 @require_perms(*VIEW, "services.delete_feerule")
 def fee_rule_delete(request: HttpRequest, pk: int, rule_id: int) -> HttpResponse:
     """Who: admin role.  GET asks; POST deletes."""
-    profile = _profile_or_404(pk)
-    rule = _rule_or_404(profile, rule_id)
+    profile = fee_queries.fee_profile_get(pk)
+    rule = fee_queries.fee_rule_get(profile=profile, rule_id=rule_id)
     if request.method == "POST":
         fee_actions.fee_rule_delete(rule=rule, actor=Actor.for_user(request.user))
         messages.success(request, f"Rule {rule} removed from {profile.name}.")
@@ -274,7 +263,7 @@ def fee_rule_delete(request: HttpRequest, pk: int, rule_id: int) -> HttpResponse
 @require_perms(*VIEW, "services.view_service", "services.change_service")
 def fee_profile_assign(request: HttpRequest, pk: int) -> HttpResponse:
     """Who: admin role.  From a profile's page: give one more service this profile."""
-    profile = _profile_or_404(pk)
+    profile = fee_queries.fee_profile_get(pk)
     form = AssignServiceForm(request.POST, profile=profile)
     if form.is_valid():
         service = form.cleaned_data["service"]
@@ -291,7 +280,7 @@ def fee_profile_assign(request: HttpRequest, pk: int) -> HttpResponse:
 @require_perms(*VIEW, "services.view_service", "services.change_service")
 def service_fee_profile(request: HttpRequest, service_id: str) -> HttpResponse:
     """Who: admin role.  Choose a service's fee profile (or none: platform defaults)."""
-    service = service_by_public_id(service_id)
+    service = service_get(service_id)
     form = ServiceFeeProfileForm(
         request.POST or None, initial={"fee_profile": service.fee_profile_id}
     )

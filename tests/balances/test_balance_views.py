@@ -249,9 +249,9 @@ def test_the_balances_page_costs_the_same_queries_for_1_or_50_balances(
 
     # 1 session, 2 user, 3 user permissions, 4 group permissions (perms for the buttons),
     # 5 service with its provider connection and fee profile joined,
-    # 6 the balances, 7 payout holds per currency, 8 last sync run,
-    # 9 the user's groups in the top bar.
-    with django_assert_num_queries(9):
+    # 6 the balances (with what payouts hold), 7 last sync run,
+    # 8 the user's groups in the top bar.
+    with django_assert_num_queries(8):
         response = operator_client.get(balances_url(service))
 
     assert response.status_code == 200
@@ -398,7 +398,7 @@ def test_edit_with_the_same_amount_says_unchanged(operator_client, service, eur_
         ),
         ({"amount": "", "reason": "r", "version": "1"}, "amount", "This field is required."),
         ({"amount": "five", "reason": "r", "version": "1"}, "amount", "is not a number"),
-        ({"amount": "1e30", "reason": "r", "version": "1"}, "amount", "Amount is too large."),
+        ({"amount": "1e30", "reason": "r", "version": "1"}, "amount", "no exponent"),
         ({"amount": "5", "reason": "r" * 501, "version": "1"}, "reason", "at most 500 characters"),
         ({"amount": "5", "reason": "r", "version": ""}, "version", "This field is required."),
     ],

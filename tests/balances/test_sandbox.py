@@ -15,7 +15,7 @@ import pytest
 from django.test import Client
 from django.urls import include, path
 
-from balances import ratelimit
+from balances.providers import ratelimit
 from balances.providers.base import ConnectionConfig, ErrorCategory, ProviderError, get_adapter
 from balances.sandbox import DEMO_CONNECTIONS
 from balances.sandbox import common as sandbox_common

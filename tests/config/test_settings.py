@@ -113,3 +113,24 @@ def test_a_malformed_boolean_is_refused():
     result = run(["manage.py", "check"], **{**PRODUCTION, "HTTPS_ONLY": "maybe"})
     assert result.returncode != 0
     assert "HTTPS_ONLY must be a boolean" in result.stderr
+
+
+SHOW_REDIS_PREFIXES = """
+import json, os
+os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+from django.conf import settings
+print(json.dumps([settings.REDIS_KEY_PREFIX, settings.CACHES["default"]["KEY_PREFIX"],
+                  settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix")]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("prefix", "expected"), [(None, ["", "bo", None]), ("acme:", ["acme:", "acme:bo", "acme:"])]
+)
+def test_redis_key_prefix_reaches_the_cache_and_celery(prefix, expected):
+    env = {**PRODUCTION, "REDIS_URL": "redis://redis.example.com:6379/0"}
+    if prefix is not None:
+        env["REDIS_KEY_PREFIX"] = prefix
+    result = run(["-c", SHOW_REDIS_PREFIXES], **env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == expected

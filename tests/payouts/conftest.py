@@ -6,10 +6,11 @@ from decimal import Decimal
 
 import pytest
 
+from balances.models import Balance
 from core.actors import Actor
 from payouts import actions
-from services.fees import actions as fee_actions
-from tests.factories import BalanceFactory, ServiceFactory
+from payouts.models import Payout
+from tests.factories import BalanceFactory, FeeProfileFactory, ServiceFactory
 
 
 @pytest.fixture
@@ -21,7 +22,7 @@ def system_actor() -> Actor:
 def fee_profile(db, system_actor):
     """1.5 % + 0.25 on EUR payouts, at least 0.50, at most 10.00, minimum payout 5.00:
     a payout of 100.00 EUR costs 1.75 EUR."""
-    return fee_actions.fee_profile_create(
+    return FeeProfileFactory(
         name="Standard",
         description="Default pricing",
         actor=system_actor,
@@ -65,3 +66,20 @@ def make_payout(priced_service, funded, system_actor):
         return payout
 
     return make
+
+
+def held_on(service_id: int, currency: str = "EUR") -> Decimal:
+    """``Balance.held`` of the service's ``currency`` balance, checked against what it stands
+    for: amount + fee of the service's open payouts in that currency."""
+    held = Balance.objects.get(service_id=service_id, currency=currency).held
+    open_total = sum(
+        (
+            p.total
+            for p in Payout.objects.filter(
+                service_id=service_id, currency=currency, status__in=Payout.OPEN
+            )
+        ),
+        Decimal(0),
+    )
+    assert held == open_total, f"held {held} but open payouts total {open_total}"
+    return held

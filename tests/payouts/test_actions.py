@@ -11,9 +11,9 @@ from balances.models import BalanceChange
 from core.errors import Conflict, NotAllowed, NotFound, Unprocessable, ValidationFailed
 from payouts import actions
 from payouts.models import Payout
-from payouts.queries import hold_for, holds_by_currency, open_payout_count
 from services.fees import actions as fee_actions
 from tests.factories import BalanceFactory, ServiceFactory
+from tests.payouts.conftest import held_on
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -41,11 +41,12 @@ def test_a_payout_is_priced_and_holds_amount_plus_fee(priced_service, funded, sy
         D("1.75"),
         D("101.75"),
     )
-    assert hold_for(service_id=priced_service.pk, currency="EUR") == D("101.75")
-    assert holds_by_currency(service_id=priced_service.pk) == {"EUR": D("101.75")}
-    assert open_payout_count(service_id=priced_service.pk, currency="EUR") == 1
+    assert held_on(priced_service.pk) == D("101.75")
+    assert Payout.objects.filter(service=priced_service, status__in=Payout.OPEN).count() == 1
     funded.refresh_from_db()
     assert funded.available == D("1000.00"), "creation holds; it does not debit"
+    assert funded.available_for_payout == D("898.25")
+    assert funded.version == 1, "a hold is not an edit of the figures"
     assert not BalanceChange.objects.filter(kind="payout").exists()
     event = payout.events.get()
     assert (event.from_status, event.to_status, event.actor_label) == ("", "pending", "tests")
@@ -145,7 +146,7 @@ def test_holds_of_open_payouts_reduce_what_is_available_for_payout(priced_servic
     # 94.83 + (1.5 % of 94.83 = 1.42245, + 0.25 = 1.67245 -> 1.67) = 96.50.
     last, _ = create(priced_service, "94.83", actor=system_actor)
     assert last.total == D("96.50")
-    assert hold_for(service_id=priced_service.pk, currency="EUR") == D("300.00")
+    assert held_on(priced_service.pk) == D("300.00")
 
 
 def test_ended_payouts_no_longer_hold(priced_service, system_actor):
@@ -193,7 +194,7 @@ def test_the_same_key_and_body_return_the_first_payout(priced_service, funded, s
     assert created and not created_again
     assert again.pk == first.pk
     assert Payout.objects.count() == 1
-    assert hold_for(service_id=priced_service.pk, currency="EUR") == D("101.75")
+    assert held_on(priced_service.pk) == D("101.75")
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from core.actors import Actor
 from payouts.models import Payout
-from services.fees import actions as fee_actions
-from tests.factories import BalanceFactory, ServiceFactory
+from tests.factories import BalanceFactory, FeeProfileFactory, ServiceFactory
 
 pytestmark = [
     pytest.mark.browser,
@@ -19,9 +17,8 @@ pytestmark = [
 
 @pytest.fixture
 def service():
-    profile = fee_actions.fee_profile_create(
+    profile = FeeProfileFactory(
         name="Standard",
-        actor=Actor.system("seed"),
         rules=[
             {"operation": "payout", "currency": "EUR", "percentage": "1.5", "fixed_amount": "0.25"}
         ],

@@ -16,9 +16,8 @@ from core.actors import Actor
 from core.errors import Conflict, DomainError, Unprocessable
 from payouts import actions
 from payouts.models import Payout
-from payouts.queries import hold_for
-from services.fees import actions as fee_actions
-from tests.factories import BalanceFactory, ServiceFactory
+from tests.factories import BalanceFactory, FeeProfileFactory, ServiceFactory
+from tests.payouts.conftest import held_on
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,9 +37,8 @@ def _postgresql_only():
 
 @pytest.fixture
 def service():
-    profile = fee_actions.fee_profile_create(
+    profile = FeeProfileFactory(
         name="Race pricing",
-        actor=ACTOR,
         rules=[
             {"operation": "payout", "currency": "EUR", "percentage": "1.5", "fixed_amount": "0.25"}
         ],
@@ -72,7 +70,7 @@ def run_concurrently(count: int, target) -> list:
 
 
 class FreeFundsWatcher(threading.Thread):
-    """Reads available - holds over and over, on its own connection, while requests run."""
+    """Reads available - held over and over, on its own connection, while requests run."""
 
     def __init__(self, balance: Balance):
         super().__init__(daemon=True)
@@ -84,8 +82,7 @@ class FreeFundsWatcher(threading.Thread):
     def run(self) -> None:
         try:
             while not self.stop.is_set():
-                available = Balance.objects.get(pk=self.balance.pk).available
-                free = available - hold_for(service_id=self.balance.service_id, currency="EUR")
+                free = Balance.objects.get(pk=self.balance.pk).available_for_payout
                 self.lowest = free if self.lowest is None else min(self.lowest, free)
                 self.readings += 1
                 time.sleep(0.002)
@@ -126,7 +123,7 @@ def test_50_concurrent_payouts_against_funds_for_10_create_exactly_10(service):
     assert watcher.readings > 0 and watcher.lowest is not None and watcher.lowest >= 0
     balance.refresh_from_db()
     assert balance.available == 10 * PRICE, "creating holds; it does not debit"
-    assert hold_for(service_id=service.pk, currency="EUR") == 10 * PRICE
+    assert held_on(service.pk) == 10 * PRICE
 
     # Pay them all, concurrently too: the holds turn into debits, one history entry each.
     def pay(i: int):
@@ -137,7 +134,7 @@ def test_50_concurrent_payouts_against_funds_for_10_create_exactly_10(service):
     assert all(isinstance(p, Payout) and p.status == "paid" for p in paid), paid
     balance.refresh_from_db()
     assert balance.available == 0
-    assert hold_for(service_id=service.pk, currency="EUR") == 0
+    assert held_on(service.pk) == 0
     changes = list(BalanceChange.objects.filter(kind="payout").order_by("version"))
     assert len(changes) == 10
     assert {c.payout_public_id for c in changes} == {p.public_id for p in created}
@@ -168,7 +165,7 @@ def test_the_same_idempotency_key_sent_10_times_at_once_creates_one_payout(servi
     assert len({payout.pk for payout, _ in results}) == 1
     assert sum(created for _, created in results) == 1
     assert Payout.objects.filter(service=service).count() == 1
-    assert hold_for(service_id=service.pk, currency="EUR") == PRICE
+    assert held_on(service.pk) == PRICE
 
 
 def test_one_key_raced_across_two_balances_still_makes_one_payout(service):

@@ -12,7 +12,7 @@ from core.actors import ActorType
 from core.errors import NotAllowed, StaleVersion
 from payouts import actions
 from payouts.models import Payout
-from payouts.queries import hold_for
+from tests.payouts.conftest import held_on
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -87,15 +87,17 @@ def test_paid_debits_amount_plus_fee_with_the_payout_as_actor(make_payout, funde
     assert change.payout_public_id == payout.public_id
     assert change.actor_label == f"payout:{payout.public_id}"
     assert change.actor_user is None
-    assert hold_for(service_id=funded.service_id, currency="EUR") == 0
+    assert held_on(funded.service_id) == 0
 
 
 def test_paying_leaves_available_for_payout_unchanged(make_payout, funded, system_actor):
     payout = bring_to(make_payout("100.00"), S.PROCESSING, system_actor)
-    free_before = funded.available - hold_for(service_id=funded.service_id, currency="EUR")
+    funded.refresh_from_db()
+    free_before = funded.available_for_payout
     actions.payout_pay(payout=payout, actor=system_actor)
     funded.refresh_from_db()
-    free_after = funded.available - hold_for(service_id=funded.service_id, currency="EUR")
+    free_after = funded.available_for_payout
+    assert held_on(funded.service_id) == 0
     assert free_before == free_after == D("898.25")
 
 
@@ -105,14 +107,14 @@ def test_failed_and_canceled_only_end_the_hold(
     make_payout, funded, system_actor, from_status, to_status
 ):
     payout = bring_to(make_payout("100.00"), from_status, system_actor)
-    assert hold_for(service_id=funded.service_id, currency="EUR") == D("101.75")
+    assert held_on(funded.service_id) == D("101.75")
     done = actions.payout_transition(
         payout=payout, to_status=to_status, actor=system_actor, reason="Beneficiary bank refused"
     )
     funded.refresh_from_db()
     assert funded.available == D("1000.00") and funded.version == 1
     assert not BalanceChange.objects.filter(kind="payout").exists()
-    assert hold_for(service_id=funded.service_id, currency="EUR") == 0
+    assert held_on(funded.service_id) == 0
     assert done.events.last().note == "Beneficiary bank refused"
     assert done.failure_reason == ("Beneficiary bank refused" if to_status == S.FAILED else "")
 

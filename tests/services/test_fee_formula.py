@@ -12,11 +12,10 @@ from hypothesis import example, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from core.actors import Actor
 from core.errors import ValidationFailed
 from core.money import currencies
-from services.fees import actions as fee_actions
 from services.fees import formula as fees
+from tests.factories import FeeProfileFactory
 
 D = Decimal
 CODES = ["EUR", "JPY", "KWD", "USD", "USDT_TRC20"]
@@ -165,11 +164,9 @@ def test_any_currency_bounds_hold_for_every_currency(code, low, spread, pct, uni
 
 # --- rule resolution ----------------------------------------------------------------------
 
-ACTOR = Actor.system("tests")
-
 
 def _profile(*rules):
-    return fee_actions.fee_profile_create(name="P", actor=ACTOR, rules=list(rules))
+    return FeeProfileFactory(rules=list(rules))
 
 
 @pytest.mark.django_db

@@ -10,7 +10,7 @@ import pytest
 from core.actors import Actor
 from services.fees import actions as fee_actions
 from services.models import AuditEntry, FeeProfile, FeeRule
-from tests.factories import ServiceFactory
+from tests.factories import FeeProfileFactory, ServiceFactory
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -40,9 +40,7 @@ def assert_access(response, role: str, minimum: str, ok: int = 200) -> None:
 
 @pytest.fixture
 def profile():
-    return fee_actions.fee_profile_create(
-        name="Standard", description="Default pricing", actor=ACTOR, rules=[EUR_RULE]
-    )
+    return FeeProfileFactory(name="Standard", description="Default pricing", rules=[EUR_RULE])
 
 
 @pytest.fixture
@@ -129,7 +127,7 @@ def test_the_nav_link_is_shown_to_those_who_may_see_profiles(clients):
 def test_unknown_profiles_and_rules_are_404(clients, profile):
     assert clients["admin"].get("/fee-profiles/999999/").status_code == 404
     assert clients["admin"].get(f"/fee-profiles/{profile.pk}/rules/999999/edit/").status_code == 404
-    other = fee_actions.fee_profile_create(name="Other", actor=ACTOR, rules=[EUR_RULE])
+    other = FeeProfileFactory(name="Other", rules=[EUR_RULE])
     foreign = other.rules.get()
     assert (
         clients["admin"].get(f"/fee-profiles/{profile.pk}/rules/{foreign.pk}/edit/").status_code

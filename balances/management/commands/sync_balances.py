@@ -6,8 +6,8 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from balances.actions.sync import SyncAlreadyRunning, sync_request
 from balances.models import SyncRun
+from balances.sync.request import SyncAlreadyRunning, sync_request
 from core.errors import DomainError
 from services.models import Service
 

@@ -68,6 +68,7 @@ class FeeRuleIn(serializers.Serializer):
     operation = serializers.CharField(max_length=16, help_text="payin, payout or refund.")
     currency = serializers.CharField(
         max_length=16,
+        trim_whitespace=False,
         required=False,
         allow_null=True,
         allow_blank=True,
@@ -129,7 +130,7 @@ class FeeProfileUpdateIn(serializers.Serializer):
 
 class FeeQuoteIn(serializers.Serializer):
     operation = serializers.CharField(max_length=16, help_text="payin, payout or refund.")
-    currency = serializers.CharField(max_length=16)
+    currency = serializers.CharField(max_length=16, trim_whitespace=False)
     amount = AmountInField()
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
@@ -15,35 +14,18 @@ from core.actors import Actor
 from core.api.permissions import HasRolePermission, required_perms_for
 from core.api.schema import IF_MATCH, errors, paginated, path_param
 from core.api.views import ApiView, expected_version
-from core.errors import NotFound
 from services.fees import actions as fee_actions
 from services.fees import formula as fees
+from services.fees import queries as fee_queries
 from services.fees.api import serializers as s
-from services.models import FeeProfile, FeeRule, Service
 
 VIEW = ("services.view_feeprofile", "services.view_feerule")
 PROFILE_ID = path_param("id", "The fee profile's id (an integer).")
 RULE_ID = path_param("ruleId", "The rule's id (an integer).")
 
 
-def profiles() -> QuerySet[FeeProfile]:
-    """Profiles with their rules and the ids of the services using them (3 queries for any
-    number of profiles)."""
-    return FeeProfile.objects.order_by("name", "id").prefetch_related(
-        "rules",
-        Prefetch("services", queryset=Service.objects.only("id", "public_id", "fee_profile_id")),
-    )
-
-
-def profile_or_404(pk: int) -> FeeProfile:
-    profile = profiles().filter(pk=pk).first()
-    if profile is None:
-        raise NotFound(f"There is no fee profile with id {pk}.")
-    return profile
-
-
 def profile_response(pk: int, *, code: int = status.HTTP_200_OK, **headers: str) -> Response:
-    profile = profile_or_404(pk)  # fresh, with what the action just wrote
+    profile = fee_queries.fee_profile_get(pk)  # fresh, with what the action just wrote
     return Response(
         s.FeeProfileOut(profile).data,
         status=code,
@@ -62,7 +44,7 @@ class FeeProfileListView(ApiView):
         responses={200: paginated(s.FeeProfileOut)},
     )
     def get(self, request: Request) -> Response:
-        return self.paginate(request, profiles(), s.FeeProfileOut)
+        return self.paginate(request, fee_queries.fee_profiles(), s.FeeProfileOut)
 
     @extend_schema(
         operation_id="fee_profiles_create",
@@ -110,7 +92,7 @@ class FeeProfileDetailView(ApiView):
         responses={200: s.FeeProfileOut, **errors(400, 404, 409, 412)},
     )
     def patch(self, request: Request, id: int) -> Response:
-        profile = profile_or_404(id)
+        profile = fee_queries.fee_profile_get(id)
         data = s.FeeProfileUpdateIn(data=request.data)
         data.is_valid(raise_exception=True)
         rules = data.validated_data.get("rules")
@@ -133,7 +115,7 @@ class FeeProfileDetailView(ApiView):
     )
     def delete(self, request: Request, id: int) -> Response:
         fee_actions.fee_profile_delete(
-            profile=profile_or_404(id),
+            profile=fee_queries.fee_profile_get(id),
             expected_version=expected_version(request),
             actor=Actor.for_user(request.user),
         )
@@ -167,18 +149,11 @@ class FeeQuoteView(ApiView):
         responses={200: s.FeeQuoteOut, **errors(400, 404)},
     )
     def post(self, request: Request, id: int) -> Response:
-        profile = profile_or_404(id)
+        profile = fee_queries.fee_profile_get(id)
         data = s.FeeQuoteIn(data=request.data)
         data.is_valid(raise_exception=True)
         quote = fees.quote_request(profile=profile, **data.validated_data)
         return Response({"profileId": profile.pk, **s.FeeQuoteOut(quote).data})
-
-
-def rule_or_404(profile: FeeProfile, rule_id: int) -> FeeRule:
-    rule = FeeRule.objects.select_related("profile").filter(pk=rule_id, profile=profile).first()
-    if rule is None:
-        raise NotFound(f"Fee profile {profile.pk} has no rule {rule_id}.")
-    return rule
 
 
 class FeeRuleListView(ApiView):
@@ -194,7 +169,7 @@ class FeeRuleListView(ApiView):
         responses={201: s.FeeProfileOut, **errors(400, 404, 409, 412)},
     )
     def post(self, request: Request, id: int) -> Response:
-        profile = profile_or_404(id)
+        profile = fee_queries.fee_profile_get(id)
         data = s.FeeRuleIn(data=request.data)
         data.is_valid(raise_exception=True)
         fee_actions.fee_rule_create(
@@ -223,7 +198,7 @@ class FeeRuleDetailView(ApiView):
         responses={200: s.FeeProfileOut, **errors(400, 404, 409, 412)},
     )
     def patch(self, request: Request, id: int, ruleId: int) -> Response:
-        rule = rule_or_404(profile_or_404(id), ruleId)
+        rule = fee_queries.fee_rule_get(profile=fee_queries.fee_profile_get(id), rule_id=ruleId)
         data = s.FeeRulePatchIn(data=request.data)
         data.is_valid(raise_exception=True)
         # The figures not sent stay as they are.
@@ -243,7 +218,7 @@ class FeeRuleDetailView(ApiView):
         responses={200: s.FeeProfileOut, **errors(404, 412)},
     )
     def delete(self, request: Request, id: int, ruleId: int) -> Response:
-        rule = rule_or_404(profile_or_404(id), ruleId)
+        rule = fee_queries.fee_rule_get(profile=fee_queries.fee_profile_get(id), rule_id=ruleId)
         fee_actions.fee_rule_delete(
             rule=rule,
             expected_version=expected_version(request),

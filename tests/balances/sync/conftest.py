@@ -11,9 +11,8 @@ SYNCPAY_KEY = "sk_test_synctests123"
 
 @pytest.fixture
 def provider():
-    server = ProviderServer()
-    yield server
-    server.close()
+    with ProviderServer() as server:
+        yield server
 
 
 @pytest.fixture(autouse=True)
@@ -47,7 +46,7 @@ def connect(admin):
 @pytest.fixture
 def run_now(django_capture_on_commit_callbacks):
     """Request a sync and run its task in-process (tasks are eager in the tests)."""
-    from balances.actions.sync import sync_request
+    from balances.sync.request import sync_request
 
     def _run(service, trigger="button", user=None):
         with django_capture_on_commit_callbacks(execute=True):

@@ -9,9 +9,9 @@ from unittest import mock
 import pytest
 from django.utils import timezone
 
-from balances.actions.sync import sync_request
-from balances.actions.sync_schedule import abandoned_after, sync_reap_abandoned, sync_schedule_due
 from balances.models import SyncRun
+from balances.sync.request import sync_request
+from balances.sync.schedule import abandoned_after, sync_reap_abandoned, sync_schedule_due
 from services.models import ProviderConnection, Service
 from tests.factories import ServiceFactory
 

@@ -11,9 +11,9 @@ from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
 
 from balances.actions import balance_create, balance_update
-from balances.actions.sync import ConcurrentEdit, snapshot_apply
 from balances.models import Balance, BalanceChange, SyncRun
 from balances.providers.base import CurrencyFigures, Snapshot
+from balances.sync.apply import ConcurrentEdit, snapshot_apply
 from core.actors import Actor
 from services.models import ProviderConnection
 from tests.factories import ServiceFactory

@@ -10,8 +10,9 @@ import pytest
 from django.db import connection as db_connection
 
 from balances.actions import balance_create, balance_update
-from balances.actions.sync import sync_execute, sync_request
 from balances.models import Balance, BalanceChange, SyncRun
+from balances.sync.execute import sync_execute
+from balances.sync.request import sync_request
 from core.actors import Actor
 from core.errors import StaleVersion
 from tests.factories import ServiceFactory

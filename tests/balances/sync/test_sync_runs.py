@@ -9,10 +9,11 @@ from decimal import Decimal
 import pytest
 
 from balances.actions import balance_create
-from balances.actions.sync import SyncAlreadyRunning, retry_delay, sync_request
-from balances.actions.sync_schedule import sync_schedule_due
 from balances.connections.actions import connection_resume
 from balances.models import Balance, SyncRun
+from balances.sync.execute import retry_delay
+from balances.sync.request import SyncAlreadyRunning, sync_request
+from balances.sync.schedule import sync_schedule_due
 from core.actors import Actor
 from core.errors import NotAllowed
 from tests.balances.sync.conftest import SYNCPAY_KEY

@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 
 from balances.actions import balance_create, balance_update
-from balances.connections.actions import stored_credentials
+from balances.connections.queries import stored_credentials
 from balances.models import Balance, BalanceChange, SyncRun
 from core.actors import Actor
 from services.models import ProviderConnection
@@ -89,7 +89,7 @@ def test_button_runs_the_sync_and_the_page_shows_the_result(
 
 def test_htmx_status_polls_while_active_and_refreshes_cards_when_done(clients, connected, provider):
     client = clients["operator"]
-    from balances.actions.sync import sync_request
+    from balances.sync.request import sync_request
 
     run = sync_request(service=connected, trigger="button")  # queued: on_commit not run here
     response = client.get(url(connected, "status"), HTTP_HX_REQUEST="true")
@@ -97,7 +97,7 @@ def test_htmx_status_polls_while_active_and_refreshes_cards_when_done(clients, c
     assert 'hx-trigger="every 1s"' in body
     assert run.public_id in body
 
-    from balances.actions.sync import sync_execute
+    from balances.sync.execute import sync_execute
 
     sync_execute(run_public_id=run.public_id)
     response = client.get(
@@ -117,7 +117,7 @@ def test_htmx_button_returns_the_status_bar(clients, connected, django_capture_o
 
 
 def test_second_click_says_a_sync_is_already_running(clients, connected):
-    from balances.actions.sync import sync_request
+    from balances.sync.request import sync_request
 
     run = sync_request(service=connected, trigger="schedule")
     response = clients["operator"].post(url(connected, "sync"), follow=True)

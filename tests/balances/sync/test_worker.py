@@ -24,8 +24,8 @@ from django.db import connection as db_connection
 from django.utils import timezone
 
 from balances.actions import balance_create
-from balances.actions.sync import sync_request
 from balances.models import Balance, BalanceChange, SyncRun
+from balances.sync.request import sync_request
 from core.actors import Actor
 from services.models import ProviderConnection
 from tests.balances.sync.worker_checks import (
@@ -389,7 +389,7 @@ def test_payop_rate_limit_holds_across_workers(start_worker, provider, connect, 
     assert {r.attempts for r in ended} == {1}
     assert len(arrivals) == services  # no request was wasted on a 429 or repeated
     first = provider.requests[0]
-    assert (first.path, first.query) == (PAYOP_PATH, "includeTotal=1")
+    assert (first.path, first.raw_query) == (PAYOP_PATH, "includeTotal=1")
     assert first.headers["Authorization"].startswith("Bearer payop-jwt-")
     # Our limiter counts a request when it grants the slot; the server sees it a few
     # milliseconds later, so consecutive windows are compared with a small allowance.

@@ -1,13 +1,15 @@
 """Real Celery workers for the integration tests: ``celery -A config worker`` in a subprocess,
 pointed at the pytest test database and a Redis server of their own.
 
-Why not Redis database 15 like the rest of the suite: every test of every pytest session
-flushes its Redis database when it starts (tests/conftest.py ``_clean_redis``), and several
-sessions run at once in this tree, each on a database number of its own choosing (13, 14, 15
-were all seen in use).  A flush in the middle of a worker test wipes the broker's queue, its
-unacknowledged messages and the sync locks — seen here as a redelivery that never came and
-runs that never ended.  So each session starts a private ``redis-server`` on a free port
-(``WORKER_TEST_REDIS_URL`` points the tests at an existing one instead, e.g. in CI).
+Why not Redis database 15 like the rest of the suite: every test deletes its session's keys
+when it starts (tests/conftest.py ``_clean_redis``; only under the session's
+``REDIS_KEY_PREFIX`` now, but sessions of older code flushed the whole database, and several
+sessions run at once in this tree).  A flush in the middle of a worker test wipes the broker's
+queue, its unacknowledged messages and the sync locks — seen here as a redelivery that never
+came and runs that never ended.  So each session starts a private ``redis-server`` on a free
+port (``WORKER_TEST_REDIS_URL`` points the tests at an existing one instead, e.g. in CI).
+The workers inherit the session's ``REDIS_KEY_PREFIX`` (see config/test_settings.py), so
+kombu's keys (the ``celery`` queue, ``unacked_index``…) carry it too.
 
 Each worker runs in its own session (process group) so that a test can SIGKILL the whole
 worker — main process and pool — exactly as the OOM killer or a lost host would, and so that
@@ -108,11 +110,17 @@ def flush_redis(url: str) -> None:
         client.close()
 
 
+def _kombu_key(name: str) -> str:
+    # The broker transport's global_keyprefix (config/settings.py) is the session's prefix.
+    return os.environ.get("REDIS_KEY_PREFIX", "") + name
+
+
 def unacked_since(url: str) -> list[float]:
     """When each unacknowledged message was handed to a worker (kombu's index in Redis)."""
     client = redis.Redis.from_url(url)
     try:
-        return [score for _tag, score in client.zrange("unacked_index", 0, -1, withscores=True)]
+        index = _kombu_key("unacked_index")
+        return [score for _tag, score in client.zrange(index, 0, -1, withscores=True)]
     finally:
         client.close()
 
@@ -122,9 +130,10 @@ def broker_state(url: str) -> str:
     client = redis.Redis.from_url(url)
     try:
         return (
-            f"now={time.time():.3f} queue={client.llen('celery')} "
-            f"unacked={client.zrange('unacked_index', 0, -1, withscores=True)} "
-            f"unacked_mutex_ttl={client.ttl('unacked_mutex')} keys={sorted(client.keys('*'))}"
+            f"now={time.time():.3f} queue={client.llen(_kombu_key('celery'))} "
+            f"unacked={client.zrange(_kombu_key('unacked_index'), 0, -1, withscores=True)} "
+            f"unacked_mutex_ttl={client.ttl(_kombu_key('unacked_mutex'))} "
+            f"keys={sorted(client.keys('*'))}"
         )
     finally:
         client.close()

@@ -7,8 +7,6 @@ from decimal import Decimal
 
 import pytest
 
-from core.actors import Actor
-from services.fees import actions as fee_actions
 from services.models import FeeProfile
 from tests.config.helpers import (
     ADMINS,
@@ -20,11 +18,10 @@ from tests.config.helpers import (
     check_matrix_response,
     send,
 )
-from tests.factories import BalanceFactory, ServiceFactory
+from tests.factories import BalanceFactory, FeeProfileFactory, FeeRuleFactory, ServiceFactory
 
 pytestmark = pytest.mark.django_db
 D = Decimal
-ACTOR = Actor.system("tests")
 EUR_RULE = {
     "operation": "payout",
     "currency": "EUR",
@@ -48,9 +45,7 @@ QUOTE = {"operation": "payout", "currency": "EUR", "amount": "100.00"}
 
 @pytest.fixture
 def profile():
-    return fee_actions.fee_profile_create(
-        name="Standard", description="Default pricing", actor=ACTOR, rules=[EUR_RULE]
-    )
+    return FeeProfileFactory(name="Standard", description="Default pricing", rules=[EUR_RULE])
 
 
 @pytest.fixture
@@ -94,9 +89,7 @@ def test_endpoint_by_caller(request, world, caller, method, path, data, allowed,
 
 def test_a_profile_with_its_rules_as_exact_numbers(viewer_api, profile):
     service = ServiceFactory(fee_profile=profile)
-    fee_actions.fee_rule_create(
-        profile=profile, actor=ACTOR, operation="payin", currency="", fixed_amount="0.1234"
-    )
+    FeeRuleFactory(profile=profile, operation="payin", currency="", fixed_amount="0.1234")
     response = viewer_api.get(f"/api/v1/fee-profiles/{profile.pk}")
     data = body(response)
     assert response["ETag"] == '"2"'
@@ -121,7 +114,7 @@ def test_a_profile_with_its_rules_as_exact_numbers(viewer_api, profile):
 
 
 def test_the_list_is_paginated(viewer_api, profile):
-    fee_actions.fee_profile_create(name="Another", actor=ACTOR)
+    FeeProfileFactory(name="Another")
     data = body(viewer_api.get("/api/v1/fee-profiles"))
     assert data["count"] == 2 and [p["name"] for p in data["results"]] == ["Another", "Standard"]
 

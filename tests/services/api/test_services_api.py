@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from services.models import AuditEntry, FeeProfile, Service
+from services.models import AuditEntry, Service
 from tests.config.helpers import assert_error, body, send
-from tests.factories import BalanceFactory, ServiceFactory
+from tests.factories import BalanceFactory, FeeProfileFactory, ServiceFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -126,7 +126,7 @@ def test_patch_changes_only_the_given_fields(admin_api, service):
 
 
 def test_patch_sets_and_removes_the_fee_profile(admin_api, service):
-    profile = FeeProfile.objects.create(name="Standard")
+    profile = FeeProfileFactory(name="Standard")
     url = f"/api/v1/services/{service.public_id}"
 
     assert body(send(admin_api, "patch", url, {"feeProfileId": profile.pk}))["feeProfileId"] == (

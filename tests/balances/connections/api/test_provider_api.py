@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from balances.connections.actions import stored_credentials
+from balances.connections.queries import stored_credentials
 from services.models import AuditEntry, ProviderConnection
 from tests.config.helpers import assert_error, body, send
 

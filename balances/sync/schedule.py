@@ -1,4 +1,6 @@
-"""The schedule: which connections are due, spread with jitter; and closing abandoned runs."""
+"""The schedule: which connections are due, spread with jitter; failed runs counted on their
+connection, whose schedule pauses after SYNC_PAUSE_AFTER_FAILURES in a row; and closing runs
+whose worker vanished."""
 
 from __future__ import annotations
 
@@ -7,16 +9,19 @@ import random
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from balances.actions.sync import ABANDONED_CATEGORY, SyncAlreadyRunning, run_fail, sync_request
 from balances.models import SyncRun
+from balances.sync.request import SyncAlreadyRunning, sync_request
 from core.errors import Conflict
 from services.models import ProviderConnection, Service
 
 log = logging.getLogger(__name__)
+
+ABANDONED_CATEGORY = "abandoned"
 
 
 def sync_schedule_due(*, now: datetime | None = None, limit: int = 2000) -> int:
@@ -59,6 +64,44 @@ def sync_schedule_due(*, now: datetime | None = None, limit: int = 2000) -> int:
     if queued:
         log.info("scheduled %s sync runs", queued)
     return queued
+
+
+@transaction.atomic
+def run_fail(*, run: SyncRun, category: str, message: str) -> SyncRun:
+    """End ``run`` as failed and count the failure on its connection (pausing it after
+    SYNC_PAUSE_AFTER_FAILURES failures in a row)."""
+    now = timezone.now()
+    updated = SyncRun.objects.filter(pk=run.pk, status__in=SyncRun.ACTIVE).update(
+        status=SyncRun.Status.FAILED,
+        finished_at=now,
+        next_attempt_at=None,
+        error_category=category,
+        error_message=message[:2000],
+    )
+    run.refresh_from_db()
+    if updated:
+        _count_failure(run, message, now)
+    return run
+
+
+def _count_failure(run: SyncRun, message: str, now: datetime) -> None:
+    connection = (
+        ProviderConnection.objects.select_for_update().filter(service_id=run.service_id).first()
+    )
+    if connection is None:
+        return
+    connection.consecutive_failures += 1
+    limit = settings.SYNC_PAUSE_AFTER_FAILURES
+    fields = ["consecutive_failures", "updated_at"]
+    if limit and connection.consecutive_failures >= limit and not connection.is_paused:
+        connection.paused_at = now
+        connection.paused_reason = (
+            f"Paused after {connection.consecutive_failures} failed runs in a row. "
+            f"Last error — {run.error_category_label}: {message[:300]}"
+        )
+        fields += ["paused_at", "paused_reason"]
+        log.warning("sync paused service=%s after %s failures", run.service_id, limit)
+    connection.save(update_fields=fields)
 
 
 def abandoned_after() -> timedelta:

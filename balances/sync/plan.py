@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from balances.models import Balance
-from balances.providers.base import Snapshot
+from balances.providers.base import CurrencyFigures, Snapshot
 from core.money import currencies
 
 UPDATE = "updated"
@@ -135,60 +135,16 @@ def plan_snapshot(
     create_missing: bool,
 ) -> Plan:
     reported = snapshot.by_currency()
-    entries: list[CurrencyPlan] = []
     existing = {b.currency: b for b in balances}
-
+    entries: list[CurrencyPlan] = []
     for currency in sorted(set(existing) | set(reported)):
         balance = existing.get(currency)
         figures = reported.get(currency)
-        if balance is None and figures is not None:
-            new = Figures.of(figures)
-            if create_missing:
-                entries.append(CurrencyPlan(currency, CREATE, None, new, extras=figures.extras))
-            else:
-                entries.append(
-                    CurrencyPlan(
-                        currency,
-                        SKIP,
-                        None,
-                        new,
-                        note="no balance in this currency (turn on “create missing balances”)",
-                        extras=figures.extras,
-                    )
-                )
-            continue
-        assert balance is not None
-        old = Figures.of(balance)
-        note = ""
-        if figures is None:
-            if not snapshot.omitted_means_zero:
-                entries.append(
-                    CurrencyPlan(
-                        currency,
-                        NOT_REPORTED,
-                        old,
-                        None,
-                        note=f"not reported by {provider_label}; left unchanged",
-                    )
-                )
-                continue
-            new = Figures.zero()
-            note = f"not reported by {provider_label}, which leaves out zero balances"
+        if balance is None:
+            assert figures is not None
+            entries.append(_plan_missing(currency, figures, create_missing=create_missing))
         else:
-            new = Figures.of(figures)
-        extras = figures.extras if figures is not None else {}
-        if new == old:
-            entries.append(CurrencyPlan(currency, UNCHANGED, old, new, note=note, extras=extras))
-            continue
-        manual = None
-        if balance.set_by_hand:
-            manual = {"by": balance.updated_by_label, "at": balance.updated_at.isoformat()}
-        entries.append(
-            CurrencyPlan(
-                currency, UPDATE, old, new, note=note, replaced_manual=manual, extras=extras
-            )
-        )
-
+            entries.append(_plan_existing(balance, figures, snapshot, provider_label))
     for code in snapshot.extras.get("unsupported_currencies", []) or []:
         if code not in existing and code not in reported:
             entries.append(
@@ -196,3 +152,49 @@ def plan_snapshot(
             )
     extras = {k: v for k, v in snapshot.extras.items() if k != "unsupported_currencies"}
     return Plan(entries=tuple(entries), snapshot_extras=extras)
+
+
+def _plan_missing(currency: str, figures: CurrencyFigures, *, create_missing: bool) -> CurrencyPlan:
+    """A currency the provider reports and the service has no balance in."""
+    new = Figures.of(figures)
+    if create_missing:
+        return CurrencyPlan(currency, CREATE, None, new, extras=figures.extras)
+    return CurrencyPlan(
+        currency,
+        SKIP,
+        None,
+        new,
+        note="no balance in this currency (turn on “create missing balances”)",
+        extras=figures.extras,
+    )
+
+
+def _plan_existing(
+    balance: Balance, figures: CurrencyFigures | None, snapshot: Snapshot, provider_label: str
+) -> CurrencyPlan:
+    """A balance of the service, reported by the provider (``figures``) or not (None)."""
+    currency = balance.currency
+    old = Figures.of(balance)
+    note = ""
+    if figures is None:
+        if not snapshot.omitted_means_zero:
+            return CurrencyPlan(
+                currency,
+                NOT_REPORTED,
+                old,
+                None,
+                note=f"not reported by {provider_label}; left unchanged",
+            )
+        new = Figures.zero()
+        note = f"not reported by {provider_label}, which leaves out zero balances"
+    else:
+        new = Figures.of(figures)
+    extras = figures.extras if figures is not None else {}
+    if new == old:
+        return CurrencyPlan(currency, UNCHANGED, old, new, note=note, extras=extras)
+    manual = None
+    if balance.set_by_hand:
+        manual = {"by": balance.updated_by_label, "at": balance.updated_at.isoformat()}
+    return CurrencyPlan(
+        currency, UPDATE, old, new, note=note, replaced_manual=manual, extras=extras
+    )

@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from balances import ratelimit
+from balances.providers import ratelimit
 from balances.providers.base import ErrorCategory, ProviderError
 
 KIND = "testprovider"

@@ -1,0 +1,14 @@
+"""Synchronisation with the provider, one module per step.
+
+* ``request``: ask for a run (one active run per service, enforced by the database), queued on
+  commit;
+* ``execute``: the task's work: take the service's lock, fetch outside any transaction, decide
+  retries;
+* ``apply``: ``snapshot_apply``, one transaction that locks the service's balance rows;
+* ``schedule``: which services are due (with jitter), failures and the pause after too many,
+  closing abandoned runs;
+* ``plan``: the pure function shared by the sync and Test connection.
+
+Imports flow request <- schedule <- execute <- balances.tasks; the task is queued by name, so
+no step imports the tasks module.
+"""
