@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8000
+# The app reads it too: its built-in sandboxes answer on this port (PROVIDER_SANDBOX_URL).
+export PORT
 
 .PHONY: run test lint format worker beat bench check-deploy clean
 

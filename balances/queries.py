@@ -77,6 +77,18 @@ def balance_get(service: Service, currency: str) -> Balance:
     return balance
 
 
+def sync_run_get(public_id: str, *, service: Service | None = None) -> SyncRun:
+    """A sync run with its service and requester, for pages (within one service) and the API
+    (by id alone); ``NotFound`` otherwise."""
+    qs = SyncRun.objects.select_related("service", "requested_by")
+    if service is not None:
+        qs = qs.filter(service=service)
+    run = qs.filter(public_id=public_id).first()
+    if run is None:
+        raise NotFound(f"No sync run {public_id}.")
+    return run
+
+
 def history(*, service: Service, currency: str | None = None) -> QuerySet[BalanceChange]:
     qs = BalanceChange.objects.filter(service=service).select_related("sync_run")
     if currency:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -87,11 +87,5 @@ def run_list(request: HttpRequest, service_id: str) -> HttpResponse:
 def run_detail(request: HttpRequest, service_id: str, run_id: str) -> HttpResponse:
     """Who: viewer and above."""
     service = service_get(service_id)
-    run = (
-        SyncRun.objects.filter(service=service, public_id=run_id)
-        .select_related("requested_by")
-        .first()
-    )
-    if run is None:
-        raise Http404("No such sync run.")
+    run = queries.sync_run_get(run_id, service=service)
     return render(request, "balances/sync_run_detail.html", {"service": service, "run": run})

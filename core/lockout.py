@@ -91,7 +91,7 @@ def lockout_response(
     message = lockout_message()
     context = getattr(original_response, "context_data", None)
     form = context.get("form") if isinstance(context, dict) else None
-    if isinstance(original_response, TemplateResponse) and form is not None:
+    if isinstance(original_response, TemplateResponse) and isinstance(context, dict) and form:
         form.errors.clear()
         form.add_error(None, message)
         context["lockout_message"] = message

@@ -87,7 +87,9 @@ def redact(text: str, secrets: Iterable[str]) -> str:
                 hide(start, len(form))
                 start = low.find(form, start + 1)
         else:
-            fragments.update(form[i : i + MIN_FRAGMENT] for i in range(len(form) - MIN_FRAGMENT + 1))
+            fragments.update(
+                form[i : i + MIN_FRAGMENT] for i in range(len(form) - MIN_FRAGMENT + 1)
+            )
     if fragments:
         for i in range(len(text) - MIN_FRAGMENT + 1):
             if low[i : i + MIN_FRAGMENT] in fragments:

@@ -7,12 +7,12 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from balances import queries
 from balances.api import serializers as s
 from balances.models import SyncRun
 from balances.sync.request import sync_request
 from core.api.schema import SERVICE_ID, errors, paginated, path_param
 from core.api.views import ApiView
-from core.errors import NotFound
 from services.queries import service_get
 
 VIEW_RUNS = ("services.view_service", "balances.view_syncrun")
@@ -73,7 +73,5 @@ class SyncRunDetailView(ApiView):
         responses={200: s.SyncRunOut, **errors(404)},
     )
     def get(self, request: Request, syncRunId: str) -> Response:
-        run = SyncRun.objects.select_related("service").filter(public_id=syncRunId).first()
-        if run is None:
-            raise NotFound(f"No sync run {syncRunId}.")
+        run = queries.sync_run_get(syncRunId)
         return Response(s.SyncRunOut(run).data)

@@ -111,8 +111,9 @@ def _from_api_exception(exc: exceptions.APIException) -> tuple[int, dict[str, An
         if isinstance(detail_code, str) and detail_code != exc.default_code:
             code = detail_code
         message = str(exc.detail)
-    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-        wait = max(1, int(exc.wait + 0.999))
+    throttle_wait = getattr(exc, "wait", None) if isinstance(exc, exceptions.Throttled) else None
+    if throttle_wait is not None:
+        wait = max(1, int(throttle_wait + 0.999))
         headers["Retry-After"] = str(wait)
         details = {"retryAfter": wait}
         message = f"Too many requests; retry in {wait} second{'s' if wait != 1 else ''}."
@@ -126,7 +127,7 @@ def _from_domain_error(exc: DomainError) -> tuple[int, dict[str, Any], dict]:
     details.update({camel(k): v for k, v in exc.details.items()})
     headers: dict[str, str] = {}
     current = getattr(exc, "current", None)
-    if isinstance(exc, StaleVersion) and getattr(current, "version", None) is not None:
+    if isinstance(exc, StaleVersion) and current is not None and current.version is not None:
         # The client can retry against what is there now without another GET.
         headers["ETag"] = f'"{current.version}"'
         if hasattr(current, "available") and hasattr(current, "currency"):
@@ -187,13 +188,13 @@ def json_error(status_code: int, code: str, message: str) -> HttpResponse:
 def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if is_api_request(request):
         return json_error(400, "bad_request", "The request could not be understood.")
-    return defaults.bad_request(request, exception)
+    return defaults.bad_request(request, exception or BadRequest())
 
 
 def handler403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if is_api_request(request):
         return json_error(403, "permission_denied", "You may not do this.")
-    return defaults.permission_denied(request, exception)
+    return defaults.permission_denied(request, exception or DjangoPermissionDenied())
 
 
 def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

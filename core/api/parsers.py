@@ -10,6 +10,7 @@ a body over ``API_MAX_BODY_BYTES`` a 413.
 from __future__ import annotations
 
 import codecs
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -44,7 +45,7 @@ class DecimalJSONParser(JSONParser):
         self,
         stream: Any,
         media_type: str | None = None,
-        parser_context: dict[str, Any] | None = None,
+        parser_context: Mapping[str, Any] | None = None,
     ) -> Any:
         encoding = (parser_context or {}).get("encoding") or settings.DEFAULT_CHARSET
         if not _charset_ok(encoding):

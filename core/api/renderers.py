@@ -8,6 +8,7 @@ large or precise amounts would be rounded).  simplejson's ``use_decimal`` writes
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import simplejson
@@ -23,11 +24,11 @@ class DecimalJSONRenderer(JSONRenderer):
         self,
         data: Any,
         accepted_media_type: str | None = None,
-        renderer_context: dict[str, Any] | None = None,
+        renderer_context: Mapping[str, Any] | None = None,
     ) -> bytes:
         if data is None:
             return b""
-        indent = self.get_indent(accepted_media_type, renderer_context or {})
+        indent = self.get_indent(accepted_media_type or "", renderer_context or {})
         text = simplejson.dumps(
             data,
             use_decimal=True,

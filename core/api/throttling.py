@@ -36,7 +36,8 @@ class _SettingsRate(SimpleRateThrottle):
     duration: int
 
     def get_rate(self) -> str | None:
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope or "")
+        return str(rate) if rate is not None else None
 
     def allow_request(self, request: Request, view: Any) -> bool:
         if self.rate is None:

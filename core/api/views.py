@@ -35,7 +35,7 @@ def expected_version(request: Request) -> int | None:
     return int(match.group(1)) if match else UNMATCHABLE_VERSION
 
 
-class ThrottledAuthMixin:
+class ThrottledAuthMixin(APIView):
     """Throttles before permissions, failed authentications counted (see ``initial``)."""
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
@@ -59,7 +59,7 @@ class ThrottledAuthMixin:
         self.check_permissions(request)
 
 
-class ApiView(ThrottledAuthMixin, APIView):
+class ApiView(ThrottledAuthMixin):
     """One view per resource or operation.  Subclasses declare ``required_perms`` per HTTP
     method and stay thin: parse with an input serializer, call one action or query, answer
     with an output serializer."""
@@ -69,7 +69,7 @@ class ApiView(ThrottledAuthMixin, APIView):
 
     def paginate(self, request: Request, queryset: Any, serializer_class: Any) -> Any:
         paginator = ApiPagination()
-        page = paginator.paginate_queryset(queryset, request, view=self)
+        page: Any = paginator.paginate_queryset(queryset, request, view=self)
         data = serializer_class(page, many=True).data
         return paginator.get_paginated_response(data)
 
@@ -98,7 +98,7 @@ class DocsView(ThrottledAuthMixin, SpectacularSwaggerSplitView):
     permission_classes = [HasRolePermission]
     template_name = "api/swagger_ui.html"
 
-    def handle_exception(self, exc: Exception) -> HttpResponse:
+    def handle_exception(self, exc: Exception) -> HttpResponse:  # type: ignore[override]
         if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
             return redirect_to_login(self.request.get_full_path())
         return super().handle_exception(exc)

@@ -17,12 +17,12 @@ from django.conf import settings
 
 from core.errors import ValidationFailed
 
-# Storage: DecimalField(max_digits=28, decimal_places=8), the finest precision of any asset.
+# Storage (core/money/dbfields.py): a 64-bit integer of 10^-8 units, the finest precision of
+# any asset, exact on SQLite and PostgreSQL alike.  The largest amount it keeps is
+# (2^63 - 1) / 10^8 = 92233720368.54775807 in any currency; the parser refuses more.
 STORAGE_DECIMAL_PLACES = 8
-STORAGE_MAX_DIGITS = 28
-MAX_ABS_AMOUNT = Decimal(10) ** (STORAGE_MAX_DIGITS - STORAGE_DECIMAL_PLACES) - Decimal(
-    "0.00000001"
-)
+MAX_STORAGE_UNITS = 2**63 - 1
+MAX_ABS_AMOUNT = Decimal(MAX_STORAGE_UNITS).scaleb(-STORAGE_DECIMAL_PLACES)
 
 # ISO 4217 codes that are not money a service can hold: no currency (XXX), testing (XTS),
 # accounting units (XDR, XSU, XUA, the bond units XBA-XBD) and precious metals.
@@ -57,8 +57,8 @@ def _register_crypto_assets() -> None:
             moneyed.add_currency(
                 code=code,
                 numeric=None,
-                sub_unit=10 ** int(spec["decimals"]),
-                name=spec["name"],
+                sub_unit=10 ** int(str(spec["decimals"])),
+                name=str(spec["name"]),
                 countries=[],
             )
 
@@ -74,7 +74,7 @@ def _registry() -> dict[str, CurrencyInfo]:
         sub_unit = int(cur.sub_unit or 1)
         decimals = round(math.log10(sub_unit)) if sub_unit > 1 else 0
         if code in crypto:
-            decimals = int(settings.CRYPTO_ASSETS[code]["decimals"])
+            decimals = int(str(settings.CRYPTO_ASSETS[code]["decimals"]))
         result[code] = CurrencyInfo(
             code=code, name=cur.name or code, decimals=decimals, is_crypto=code in crypto
         )
@@ -137,7 +137,7 @@ def check_precision(amount: Decimal, currency: str) -> Decimal:
 # A plain decimal: an optional minus, ASCII digits, at most one point with digits after it.
 # No exponent, no underscores, no "+", no non-ASCII digits (Arabic-Indic, fullwidth...).
 PLAIN_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?", re.ASCII)
-# Longest text worth parsing: 20 integer digits, a point, and trailing zeros within reason.
+# Longest text worth parsing: 11 integer digits, a point, and trailing zeros within reason.
 MAX_AMOUNT_TEXT = 64
 
 
@@ -157,9 +157,9 @@ def parse_decimal(raw: object) -> Decimal:
             raise AmountError("Write the amount as a plain decimal, without an exponent.")
         value = raw
     elif isinstance(raw, int):
-        value = Decimal(raw) if abs(raw) <= MAX_ABS_AMOUNT else None
-        if value is None:
+        if abs(raw) > MAX_ABS_AMOUNT:
             raise AmountError("Amount is too large.")
+        value = Decimal(raw)
     else:
         text = str(raw).strip(" ")
         if not text:
