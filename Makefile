@@ -23,17 +23,19 @@ $(VENV)/.installed-dev: pyproject.toml | $(PY)
 	@rm -rf build *.egg-info
 	@touch $(VENV)/.installed-run $@
 
+# One command: runserver, and in the same process the periodic tasks (CELERY_BEAT_SCHEDULE).
 run: $(VENV)/.installed-run
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py demo_data --port $(PORT)
-	$(PY) manage.py runserver 127.0.0.1:$(PORT)
+	$(PY) manage.py serve_embedded 127.0.0.1:$(PORT)
 
 test: $(VENV)/.installed-dev
 	@.ci/preflight
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # mypy covers where the rules live: core, every actions and queries module, the adapters.
-MYPY_TARGETS = core balances/providers $(shell find services balances payouts \
+MYPY_TARGETS = core balances/providers webhooks/http.py webhooks/signing.py \
+	webhooks/payloads.py $(shell find services balances payouts alerts webhooks \
 	\( -name actions.py -o -name queries.py -o -path '*/actions/*.py' -o -path '*/sync/*.py' \) \
 	-not -path '*/migrations/*' | sort)
 

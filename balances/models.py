@@ -1,6 +1,7 @@
 """Balances, their append-only history and synchronisation runs.
 
-Amounts are ``DecimalField(28, 8)`` next to one ``currency`` column rather than django-money
+Amounts are ``AmountField``s (core/money/dbfields.py: exact integers of 10^-8 units in the
+database, ``Decimal`` in Python) next to one ``currency`` column rather than django-money
 ``MoneyField``s: a balance has four amounts (available, pending, reserved, and what open
 payouts hold) in one currency, and a MoneyField per amount would add a currency column per
 amount that could disagree.
@@ -18,12 +19,8 @@ from django.utils import timezone
 
 from core.actors import ActorType
 from core.money import currencies
+from core.money.dbfields import AmountField
 from services.models import new_public_id
-
-AMOUNT = {
-    "max_digits": currencies.STORAGE_MAX_DIGITS,
-    "decimal_places": currencies.STORAGE_DECIMAL_PLACES,
-}
 
 
 class Balance(models.Model):
@@ -34,13 +31,13 @@ class Balance(models.Model):
         "services.Service", on_delete=models.PROTECT, related_name="balances"
     )
     currency = models.CharField(max_length=16)
-    available = models.DecimalField(default=Decimal(0), **AMOUNT)
-    pending = models.DecimalField(default=Decimal(0), **AMOUNT)
-    reserved = models.DecimalField(default=Decimal(0), **AMOUNT)
+    available = AmountField(default=Decimal(0))
+    pending = AmountField(default=Decimal(0))
+    reserved = AmountField(default=Decimal(0))
     # Amount + fee of the payouts that have not ended.  Written only by the hold and release
     # actions (balances/actions/payout.py) under this row's lock; a sync or a manual edit of
     # the figures above leaves it alone, and it does not move ``version``.
-    held = models.DecimalField(default=Decimal(0), **AMOUNT)
+    held = AmountField(default=Decimal(0))
     version = models.PositiveIntegerField(default=1)
     updated_at = models.DateTimeField(default=timezone.now)
     updated_by_type = models.CharField(
@@ -117,12 +114,12 @@ class BalanceChange(models.Model):
         "balances.SyncRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="changes"
     )
     payout_public_id = models.CharField(max_length=32, blank=True)
-    old_available = models.DecimalField(null=True, blank=True, **AMOUNT)
-    new_available = models.DecimalField(null=True, blank=True, **AMOUNT)
-    old_pending = models.DecimalField(null=True, blank=True, **AMOUNT)
-    new_pending = models.DecimalField(null=True, blank=True, **AMOUNT)
-    old_reserved = models.DecimalField(null=True, blank=True, **AMOUNT)
-    new_reserved = models.DecimalField(null=True, blank=True, **AMOUNT)
+    old_available = AmountField(null=True, blank=True)
+    new_available = AmountField(null=True, blank=True)
+    old_pending = AmountField(null=True, blank=True)
+    new_pending = AmountField(null=True, blank=True)
+    old_reserved = AmountField(null=True, blank=True)
+    new_reserved = AmountField(null=True, blank=True)
     version = models.PositiveIntegerField(
         null=True, blank=True, help_text="Balance version after the change."
     )
@@ -254,6 +251,8 @@ class SyncRun(models.Model):
         try:
             return ErrorCategory(self.error_category).label
         except ValueError:
-            return {"conflict": "Concurrent edit", "abandoned": "Abandoned"}.get(
-                self.error_category, self.error_category.replace("_", " ").capitalize()
-            )
+            return {
+                "conflict": "Concurrent edit",
+                "abandoned": "Abandoned",
+                "internal": "Internal error",  # balances/sync/failures.py
+            }.get(self.error_category, self.error_category.replace("_", " ").capitalize())

@@ -29,6 +29,12 @@ class BalanceCard:
     def available_for_payout(self) -> Decimal:
         return self.balance.available_for_payout
 
+    @property
+    def below_holds(self) -> bool:
+        """Open payouts hold more than is available (a sync reported less): marked on the
+        card, for an operator to act."""
+        return self.balance.held > 0 and self.balance.available < self.balance.held
+
 
 def balances_for_service(service: Service) -> list[Balance]:
     return list(Balance.objects.filter(service=service).order_by("currency"))

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from balances import queries
 from balances.models import SyncRun
-from balances.sync.request import SyncAlreadyRunning, sync_request
+from balances.sync.request import QueueUnavailable, SyncAlreadyRunning, sync_request
 from core.errors import DomainError
 from core.permissions import require_perms
 from services.queries import service_get
@@ -27,6 +27,9 @@ def sync_start(request: HttpRequest, service_id: str) -> HttpResponse:
     except SyncAlreadyRunning as exc:
         run = exc.run
         messages.info(request, f"A sync is already {exc.run.status}: {exc.run.public_id}.")
+    except QueueUnavailable as exc:
+        # Nothing was queued: say so on the page itself (503), which renders without Redis.
+        return _unavailable(request, service, exc)
     except DomainError as exc:
         messages.error(request, exc.message)
     if request.htmx:
@@ -52,6 +55,19 @@ def sync_status(request: HttpRequest, service_id: str) -> HttpResponse:
     """Who: viewer and above.  The status bar; polled by htmx while a run is active.  When the
     run it was watching has ended, the cards are refreshed in the same response."""
     return _status(request, service_get(service_id), request.GET.get("run"))
+
+
+def _unavailable(request: HttpRequest, service, exc: QueueUnavailable) -> HttpResponse:
+    context = {"service": service, **queries.balances_page_context(service)}
+    if request.htmx:  # the status bar, in place (htmx swaps 503 answers: base.html)
+        template = "balances/partials/sync_status_response.html"
+        context["sync_error"] = exc.message
+    else:
+        template = "balances/balance_list.html"
+        messages.error(request, exc.message)
+    response = render(request, template, context, status=exc.http_status)
+    response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def _status(request: HttpRequest, service, watched: str | None) -> HttpResponse:

@@ -76,6 +76,7 @@ def balance_edit(request: HttpRequest, service_id: str, currency: str) -> HttpRe
         "version": balance.version,
     }
     form = BalanceEditForm(request.POST or None, initial=initial, currency=balance.currency)
+    conflict = False  # refused by the state of the balance (409), e.g. below the holds
     if request.method == "POST" and form.is_valid():
         try:
             updated = actions.balance_update(
@@ -95,7 +96,7 @@ def balance_edit(request: HttpRequest, service_id: str, currency: str) -> HttpRe
             form.is_valid()
             form.add_error(None, exc.message)
         except DomainError as exc:
-            add_domain_error(form, exc)
+            conflict = add_domain_error(form, exc) == 409
         else:
             shown = currencies.format_amount(updated.available, updated.currency)
             if updated.version == form.cleaned_data["version"]:
@@ -107,7 +108,7 @@ def balance_edit(request: HttpRequest, service_id: str, currency: str) -> HttpRe
         request,
         "balances/balance_form.html",
         {"service": service, "form": form, "balance": balance, "mode": "edit"},
-        status=409 if form.non_field_errors() else 400 if form.errors else 200,
+        status=409 if conflict or form.non_field_errors() else 400 if form.errors else 200,
     )
 
 

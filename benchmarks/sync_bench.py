@@ -214,6 +214,8 @@ def main() -> None:
         fake_provider(args.latency_ms) as (base_url, provider),
     ):
         env = bench_env(redis_url)
+        # The fake provider listens on loopback: listed exactly as host:port, as documented.
+        env["PROVIDER_BASE_URL_ALLOWLIST"] = base_url.removeprefix("http://")
         if args.db_reuse_max is not None:
             env["CELERY_DB_REUSE_MAX"] = str(args.db_reuse_max)
         os.environ.update(env)

@@ -12,6 +12,9 @@ urlpatterns = [
     path("", include("balances.api.urls")),
     path("", include("services.fees.api.urls")),
     path("", include("payouts.api.urls")),
+    path("", include("webhooks.api.urls")),
+    path("", include("alerts.overview.api.urls")),
+    path("", include("alerts.api.urls")),
     path("schema/", SchemaView.as_view(), name="api-schema"),
     path("docs/", DocsView.as_view(url_name="api-schema"), name="api-docs"),
 ]

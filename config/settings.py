@@ -88,6 +88,8 @@ INSTALLED_APPS = [
     "services",
     "balances",
     "payouts",
+    "alerts",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -167,7 +169,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "services:list"
+LOGIN_REDIRECT_URL = "overview:index"
 LOGOUT_REDIRECT_URL = "login"
 # The lockout check comes first: a locked-out client is refused before any password is tried.
 AUTHENTICATION_BACKENDS = [
@@ -311,6 +313,15 @@ REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 # queues), so that several deployments or test runs can share one Redis database.
 REDIS_KEY_PREFIX = os.environ.get("REDIS_KEY_PREFIX", "")
 TASKS_IN_PROCESS = env_bool("TASKS_IN_PROCESS", EMBEDDED)
+# The server `make run` starts (manage.py serve_embedded) also runs every entry of
+# CELERY_BEAT_SCHEDULE in a thread of its own (core/periodic.py): no beat, no broker.
+# Production runs one `celery -A config beat` instead.
+SCHEDULE_IN_PROCESS = env_bool("SCHEDULE_IN_PROCESS", TASKS_IN_PROCESS)
+if SCHEDULE_IN_PROCESS and not TASKS_IN_PROCESS:
+    raise ImproperlyConfigured(
+        "SCHEDULE_IN_PROCESS runs the periodic tasks in the web process, which needs "
+        "TASKS_IN_PROCESS; with tasks on workers, run one `celery -A config beat`."
+    )
 # Locks, rate limits and the cache live in Redis whenever more than one process may share
 # them: always when tasks run on workers, and whenever REDIS_URL is given explicitly.
 USE_REDIS = (not TASKS_IN_PROCESS) or bool(os.environ.get("REDIS_URL"))
@@ -352,6 +363,25 @@ if PROVIDER_SANDBOXES:
     PROVIDER_SANDBOX_URL = os.environ.get("PROVIDER_SANDBOX_URL", "").strip().rstrip("/") or (
         f"http://127.0.0.1:{env_int('PORT', 8000)}/sandbox"
     )
+# Webhook URLs must be listed here, in the same format: "host" (its default port) or
+# "host:port"; private and loopback addresses only as "host:port" (webhooks/http.py).
+WEBHOOK_URL_ALLOWLIST = env_list("WEBHOOK_URL_ALLOWLIST", [])
+try:
+    _outbound.parse_allowlist(WEBHOOK_URL_ALLOWLIST)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"WEBHOOK_URL_ALLOWLIST: {exc}.") from exc
+# Connect, send and answer, each; a hanging receiver holds a worker (or, with tasks in
+# process, the web request) at most about this long.
+WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "5"))
+# Retries of a delivery (timeouts, connection errors, 5xx, 429) for this long after the event,
+# with exponential backoff and jitter between attempts.
+WEBHOOK_RETRY_HOURS = float(os.environ.get("WEBHOOK_RETRY_HOURS", "24"))
+WEBHOOK_RETRY_BASE_SECONDS = float(os.environ.get("WEBHOOK_RETRY_BASE_SECONDS", "30"))
+WEBHOOK_RETRY_MAX_SECONDS = float(os.environ.get("WEBHOOK_RETRY_MAX_SECONDS", "3600"))
+# A webhook whose every attempt has failed for this long is disabled, with the reason shown.
+WEBHOOK_DISABLE_AFTER_HOURS = float(os.environ.get("WEBHOOK_DISABLE_AFTER_HOURS", "24"))
+# Ended deliveries and their attempt log are kept this long.
+WEBHOOK_LOG_RETENTION_DAYS = env_int("WEBHOOK_LOG_RETENTION_DAYS", 30)
 # Requests allowed per provider across all workers: (requests, per seconds).  Each adapter
 # declares its default (Payop documents 10 a minute; balances/providers/); these are only the
 # overrides: <KIND>_RATE_LIMIT_PER_MINUTE=100, e.g. PAYOP_RATE_LIMIT_PER_MINUTE.
@@ -382,8 +412,10 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_PREFETCH_MULTIPLIER", 1)
-CELERY_TASK_TIME_LIMIT = SYNC_TASK_TIME_LIMIT
-CELERY_TASK_SOFT_TIME_LIMIT = SYNC_TASK_TIME_LIMIT - 30
+# The sync task enforces SYNC_TASK_TIME_LIMIT itself, on any pool (balances/sync/execute.py):
+# the threads pool ignores Celery's limits.  On prefork they back it up, a little later.
+CELERY_TASK_SOFT_TIME_LIMIT = SYNC_TASK_TIME_LIMIT + 10
+CELERY_TASK_TIME_LIMIT = SYNC_TASK_TIME_LIMIT + 20
 # Longer than the longest task, so that an unacknowledged task is never handed out twice
 # while it is still running.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -401,9 +433,11 @@ if REDIS_KEY_PREFIX:
 # connection that went bad (close_old_connections), so reusing it is safe.
 CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 100)
 # A sync holds its service's lock at most this long; a worker that dies holding it frees the
-# service after this time.
+# service after this time.  The sync's deadline stays below it (sync_deadline_seconds).
 SYNC_LOCK_TTL_SECONDS = env_int("SYNC_LOCK_TTL_SECONDS", SYNC_TASK_TIME_LIMIT + 30)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# How often the periodic task looks for time-based alert conditions (stale balances).
+ALERTS_CHECK_SECONDS = env_int("ALERTS_CHECK_SECONDS", 60)
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "sync-due-services": {
@@ -413,6 +447,20 @@ CELERY_BEAT_SCHEDULE = {
     "reap-abandoned-sync-runs": {
         "task": "balances.tasks.reap_abandoned_runs",
         "schedule": 300.0,
+    },
+    # Time-based alert conditions (balances not synchronised for a rule's minutes).
+    "check-alerts": {
+        "task": "alerts.tasks.check_alerts",
+        "schedule": float(ALERTS_CHECK_SECONDS),
+    },
+    # Webhook retries that are due (and deliveries a lost worker left behind).
+    "retry-due-webhooks": {
+        "task": "webhooks.tasks.retry_due",
+        "schedule": 60.0,
+    },
+    "purge-old-webhook-deliveries": {
+        "task": "webhooks.tasks.purge_old",
+        "schedule": 3600.0,
     },
 }
 
@@ -497,6 +545,8 @@ SPECTACULAR_SETTINGS = {
         "SyncRunStatusEnum": "balances.models.SyncRun.Status",
         "SyncRunTriggerEnum": "balances.models.SyncRun.Trigger",
         "PayoutStatusEnum": "payouts.models.Payout.Status",
+        "AlertKindEnum": "alerts.models.Kind",
+        "AlertStatusEnum": "alerts.models.Alert.Status",
     },
     "PREPROCESSING_HOOKS": ["core.api.schema.drop_trailing_slash_twins"],
     "POSTPROCESSING_HOOKS": [

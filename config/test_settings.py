@@ -42,3 +42,12 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 DATABASES["default"]["TEST"] = {  # noqa: F405
     "NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"  # noqa: F405
 }
+
+# A second database, SQLite as the embedded default (`make run`) runs on, for the tests that
+# prove amounts are exact there too (tests/core/test_money_storage.py).  In memory, and only
+# created (migrations included) when a collected test asks for it with
+# ``django_db(databases=[..., "sqlite"])``: the rest of the suite never pays for it.
+DATABASES["sqlite"] = {  # noqa: F405
+    "ENGINE": "django.db.backends.sqlite3",
+    "NAME": ":memory:",
+}

@@ -3,11 +3,14 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="services:list", permanent=False)),
+    # The overview (the landing page) and the lists across services: /, /balances/,
+    # /sync-runs/, /payouts/.
+    path("", include("alerts.overview.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("alerts/", include("alerts.urls")),
+    path("alert-rules/", include("alerts.rule_urls")),
     path("account/", include("services.accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api_urls")),
@@ -17,6 +20,7 @@ urlpatterns = [
     path("services/<str:service_id>/provider/", include("balances.connections.urls")),
     path("services/<str:service_id>/payouts/", include("payouts.urls")),
     path("services/", include("services.urls")),
+    path("webhooks/", include("webhooks.urls")),
 ]
 
 if settings.PROVIDER_SANDBOXES:

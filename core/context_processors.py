@@ -11,6 +11,12 @@ def navigation(request: HttpRequest) -> dict:
         section = "fee_profiles"
     elif path.startswith("/account/"):  # not /accounts/ (login, password reset)
         section = "account"
+    elif path.startswith("/webhooks/"):
+        section = "webhooks"
+    elif path.startswith("/alerts/"):
+        section = "alerts"
+    elif path.startswith("/alert-rules/"):
+        section = "alert_rules"
     return {
         "nav_section": section,
         "sandboxes_enabled": settings.PROVIDER_SANDBOXES,

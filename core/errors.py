@@ -70,3 +70,12 @@ class StaleVersion(DomainError):
 class Unprocessable(DomainError):
     code = "unprocessable"
     http_status = 422
+
+
+class ServiceUnavailable(DomainError):
+    """Something the operation needs is down for now (the task queue); nothing was done and
+    the same request may simply be sent again after ``retry_after`` seconds."""
+
+    code = "service_unavailable"
+    http_status = 503
+    retry_after = 60

@@ -9,6 +9,9 @@
 * NUL characters are refused anywhere (PostgreSQL cannot store them in text);
 * NaN and Infinity are not JSON and are refused.
 
+And for writing: :func:`decimal_literal` writes a ``Decimal`` as a plain JSON number
+(``0.00000000``, never ``0E-8``; ``1000``, never ``1E+3``).
+
 Every refusal is a :class:`JsonError` whose message names no part of the input beyond a
 position, so a secret in a body is never echoed.
 """
@@ -19,6 +22,8 @@ import json
 import re
 from decimal import Decimal, InvalidOperation
 from typing import Any, NoReturn
+
+import simplejson
 
 MAX_DEPTH = 32
 # An exact amount needs at most a few dozen characters; a longer literal is an attack or a bug.
@@ -123,3 +128,12 @@ def loads(text: str | bytes) -> Any:
         raise JsonError(f"Not valid JSON ({exc}).") from None
     _check_nul(value)
     return value
+
+
+def decimal_literal(value: Decimal) -> simplejson.RawJSON:
+    """``value`` as a JSON number digit for digit, without an exponent: ``str()`` (what
+    simplejson's ``use_decimal`` writes) gives ``0E-8`` for a zero with 8 places.  For a
+    simplejson ``default=``; a non-finite value is refused, it is not JSON."""
+    if not value.is_finite():
+        raise ValueError(f"{value} is not a JSON number.")
+    return simplejson.RawJSON(format(value, "f"))

@@ -140,17 +140,17 @@ def parse_allowlist(entries: Iterable[str]) -> tuple[AllowEntry, ...]:
         entry = raw.strip()
         if not entry:
             continue
-        host, port = entry, ""
+        host, port = entry, None
         if entry.startswith("["):
             host, sep, rest = entry[1:].partition("]")
             if not sep or (rest and not rest.startswith(":")):
                 raise ValueError(f"{entry!r} is not host or host:port")
-            port = rest[1:]
+            port = rest[1:] if rest else None
         elif entry.count(":") == 1:
             host, port = entry.split(":")
         if "/" in host or "@" in host or not host.strip():
             raise ValueError(f"{entry!r} is not host or host:port")
-        if port and not (port.isdigit() and 0 < int(port) < 65536):
+        if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
             raise ValueError(f"{entry!r} has no valid port")
         parsed.append(AllowEntry(normalise_host(host), int(port) if port else None))
     return tuple(parsed)

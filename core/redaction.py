@@ -58,6 +58,7 @@ def secret_forms(secret: str) -> set[str]:
         repr(secret)[1:-1],
         html.escape(secret),
         raw.hex(),
+        "".join(f"%{byte:02x}" for byte in raw),  # every byte percent-encoded
     }
     forms |= _base64_forms(raw)
     return {f for f in forms if len(f) >= MIN_SECRET}

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from decimal import Decimal
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -28,6 +29,7 @@ from balances.actions.payout import (
     balance_release_for_payout,
 )
 from balances.models import Balance
+from core import events
 from core.actors import Actor
 from core.errors import (
     Conflict,
@@ -163,6 +165,65 @@ def _funds_check(balance: Balance, *, amount: Decimal, fee: Decimal, currency: s
         )
 
 
+def _lock_balance(service: Service, code: str) -> Balance:
+    try:
+        balance = Balance.objects.select_for_update().get(service=service, currency=code)
+        balance.service = service  # the hold's event names it: no query for it
+        return balance
+    except Balance.DoesNotExist:
+        raise NotFound(
+            f"{service.public_id} has no {code} balance to pay out from.",
+            field="currency",
+            code="balance_not_found",
+        ) from None
+
+
+def _check_payable(
+    *, current: Service, value: Decimal, code: str, quote: Any, expected_fee: Decimal | None
+) -> None:
+    """What may refuse a payout besides funds: the service's state, the minimum, a fee that
+    changed since it was shown."""
+    if current.status != Service.Status.ACTIVE:
+        raise NotAllowed(
+            f"{current.name} is {current.status}; only active services can pay out.",
+            code="service_not_active",
+        )
+    if value < quote.minimum_payout:
+        raise Unprocessable(
+            f"The minimum payout is {_shown(quote.minimum_payout, code)} {code}; "
+            f"{_shown(value, code)} {code} is below it.",
+            field="amount",
+            code="below_minimum",
+            details={
+                "currency": code,
+                "amount": currencies.plain_amount(value, code),
+                "minimum": currencies.plain_amount(quote.minimum_payout, code),
+            },
+        )
+    if expected_fee is not None and expected_fee != quote.fee:
+        raise Conflict(
+            f"The fee changed from {_shown(expected_fee, code)} to {_shown(quote.fee, code)} "
+            f"{code} since it was shown; review the payout and confirm again.",
+            code="fee_changed",
+            details={"fee": currencies.plain_amount(quote.fee, code)},
+        )
+
+
+def _insert(fields: dict[str, Any], *, service: Service, key: str | None) -> Payout | None:
+    """The new payout, or None when a concurrent request with the same key won."""
+    if key is None:
+        return Payout.objects.create(**fields)
+    try:
+        with transaction.atomic():
+            return Payout.objects.create(**fields)
+    except IntegrityError:
+        # The same key used concurrently for another currency (a different balance lock):
+        # the unique constraint made the other request win.
+        if _existing(service, key) is None:  # pragma: no cover - any other constraint is a bug
+            raise
+        return None
+
+
 @transaction.atomic
 def payout_create(
     *,
@@ -199,71 +260,34 @@ def payout_create(
         profile=current.fee_profile, operation=FeeRule.Operation.PAYOUT, currency=code, amount=value
     )
 
-    try:
-        balance = Balance.objects.select_for_update().get(service=service, currency=code)
-    except Balance.DoesNotExist:
-        raise NotFound(
-            f"{service.public_id} has no {code} balance to pay out from.",
-            field="currency",
-            code="balance_not_found",
-        ) from None
+    balance = _lock_balance(service, code)
     # A twin request with the same key waited on the lock above: it sees our payout now.
     existing = _existing(service, key)
     if existing is not None:
         return _replay(existing, fingerprint)
-    if current.status != Service.Status.ACTIVE:
-        raise NotAllowed(
-            f"{service.name} is {current.status}; only active services can pay out.",
-            code="service_not_active",
-        )
-    if value < quote.minimum_payout:
-        raise Unprocessable(
-            f"The minimum payout is {_shown(quote.minimum_payout, code)} {code}; "
-            f"{_shown(value, code)} {code} is below it.",
-            field="amount",
-            code="below_minimum",
-            details={
-                "currency": code,
-                "amount": currencies.plain_amount(value, code),
-                "minimum": currencies.plain_amount(quote.minimum_payout, code),
-            },
-        )
-    if expected_fee is not None and expected_fee != quote.fee:
-        raise Conflict(
-            f"The fee changed from {_shown(expected_fee, code)} to {_shown(quote.fee, code)} "
-            f"{code} since it was shown; review the payout and confirm again.",
-            code="fee_changed",
-            details={"fee": currencies.plain_amount(quote.fee, code)},
-        )
+    _check_payable(current=current, value=value, code=code, quote=quote, expected_fee=expected_fee)
     _funds_check(balance, amount=value, fee=quote.fee, currency=code)
 
     now = timezone.now()
-    fields = {
-        "service": service,
-        "currency": code,
-        "amount": value,
-        "fee": quote.fee,
-        "destination": where,
-        "idempotency_key": key,
-        "request_fingerprint": fingerprint,
-        "created_by": actor.user,
-        "created_by_label": actor.label[:150],
-        "created_at": now,
-        "updated_at": now,
-    }
-    if key is None:
-        payout = Payout.objects.create(**fields)
-    else:
-        try:
-            with transaction.atomic():
-                payout = Payout.objects.create(**fields)
-        except IntegrityError:
-            # The same key used concurrently for another currency (a different balance
-            # lock): the unique constraint made the other request win.
-            existing = _existing(service, key)
-            if existing is None:  # pragma: no cover - any other constraint is a bug
-                raise
-            return _replay(existing, fingerprint)
+    payout = _insert(
+        {
+            "service": service,
+            "currency": code,
+            "amount": value,
+            "fee": quote.fee,
+            "destination": where,
+            "idempotency_key": key,
+            "request_fingerprint": fingerprint,
+            "created_by": actor.user,
+            "created_by_label": actor.label[:150],
+            "created_at": now,
+            "updated_at": now,
+        },
+        service=service,
+        key=key,
+    )
+    if payout is None:
+        return _replay(_existing(service, key), fingerprint)  # type: ignore[arg-type]
     balance_hold_for_payout(balance=balance, amount=payout.total)
     PayoutEvent.objects.create(
         payout=payout,
@@ -277,7 +301,24 @@ def payout_create(
         ),
         created_at=now,
     )
+    _announce(payout, service=service, from_status=None)
     return payout, True
+
+
+def _announce(payout: Payout, *, service: Service, from_status: str | None) -> None:
+    events.publish(
+        events.PayoutStatusChanged(
+            service_id=service.pk,
+            service_public_id=service.public_id,
+            payout_public_id=payout.public_id,
+            currency=payout.currency,
+            amount=payout.amount,
+            fee=payout.fee,
+            from_status=from_status,
+            to_status=payout.status,
+            at=payout.updated_at,
+        )
+    )
 
 
 # --- state machine ------------------------------------------------------------------------
@@ -345,6 +386,7 @@ def payout_transition(
         note=note,
         created_at=now,
     )
+    _announce(locked, service=locked.service, from_status=from_status)
     return locked
 
 

@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from balances.models import AMOUNT
+from core.money.dbfields import AmountField
 from services.models import new_public_id
 
 
@@ -33,8 +33,8 @@ class Payout(models.Model):
         "services.Service", on_delete=models.PROTECT, related_name="payouts"
     )
     currency = models.CharField(max_length=16)
-    amount = models.DecimalField(**AMOUNT)
-    fee = models.DecimalField(default=Decimal(0), **AMOUNT)
+    amount = AmountField()
+    fee = AmountField(default=Decimal(0))
     destination = models.CharField(max_length=255)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     # NULL, not "": the unique constraint below only covers payouts that carry a key.

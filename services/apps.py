@@ -12,7 +12,7 @@ def _ensure_roles(sender, using="default", apps=None, **kwargs) -> None:
     from core.roles import sync_role_groups
 
     # flush sends no ``apps``; migrate sends its final state, which is the same models.
-    sync_role_groups(global_apps, None)
+    sync_role_groups(global_apps, None, using=using)
 
 
 class ServicesConfig(AppConfig):

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from core.money.dbfields import AmountField
 from services.countries import country_name
 
 _ALPHABET = string.ascii_lowercase + string.digits
@@ -156,12 +157,10 @@ class FeeRule(models.Model):
     operation = models.CharField(max_length=16, choices=Operation.choices)
     currency = models.CharField(max_length=16, blank=True, help_text="Empty for any currency.")
     percentage = models.DecimalField(max_digits=9, decimal_places=4, default=Decimal(0))
-    fixed_amount = models.DecimalField(default=Decimal(0), max_digits=28, decimal_places=8)
-    minimum_fee = models.DecimalField(default=Decimal(0), max_digits=28, decimal_places=8)
-    maximum_fee = models.DecimalField(null=True, blank=True, max_digits=28, decimal_places=8)
-    minimum_payout_amount = models.DecimalField(
-        null=True, blank=True, max_digits=28, decimal_places=8
-    )
+    fixed_amount = AmountField(default=Decimal(0))
+    minimum_fee = AmountField(default=Decimal(0))
+    maximum_fee = AmountField(null=True, blank=True)
+    minimum_payout_amount = AmountField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -103,7 +104,8 @@ def login_as(new_page, transactional_db) -> Callable[[str], object]:
         page.get_by_label("Username").fill(user.username)
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Log in").click()
-        page.wait_for_url("**/services/")
+        # Logging in lands on the overview ("/").
+        page.wait_for_url(lambda url: urlsplit(url).path == "/")
         page.user = user
         return page
 

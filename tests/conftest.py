@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
 from django.test import Client
 
@@ -85,6 +87,37 @@ def eur_balance(service):
 @pytest.fixture
 def password():
     return PASSWORD
+
+
+# --- Outbound calls ------------------------------------------------------------------------
+# Provider base URLs must be documented hosts or listed in PROVIDER_BASE_URL_ALLOWLIST
+# (core/outbound.py).  The local servers the tests start on 127.0.0.1:<random port> are
+# listed exactly as host:port, the documented way, by the fixture that starts them.
+
+
+@pytest.fixture
+def allow_listed(settings, monkeypatch):
+    """``allow_listed("http://127.0.0.1:5123")`` (or ``"127.0.0.1:5123"``) lists that
+    host:port in PROVIDER_BASE_URL_ALLOWLIST for this test, in the settings and in the
+    environment (real Celery workers started by the test read it from there)."""
+
+    def allow(address: str) -> str:
+        entry = urlsplit(address).netloc if "://" in address else address
+        entries = [*settings.PROVIDER_BASE_URL_ALLOWLIST, entry]
+        settings.PROVIDER_BASE_URL_ALLOWLIST = entries
+        monkeypatch.setenv("PROVIDER_BASE_URL_ALLOWLIST", ",".join(entries))
+        return entry
+
+    return allow
+
+
+@pytest.fixture(autouse=True)
+def _sandboxes_of_the_live_server(request, settings):
+    """Under ``live_server`` the app's own sandboxes answer at ``<live_server>/sandbox``:
+    allowed as the embedded default allows ``http://127.0.0.1:$PORT/sandbox``."""
+    if "live_server" in request.fixturenames:
+        live_server = request.getfixturevalue("live_server")
+        settings.PROVIDER_SANDBOX_URL = f"{live_server.url}/sandbox"
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,9 @@ Two ways to script a path:
   answering with the last reply (a 503 then a success, a slow answer then a fast one).
 
 A body that is ``str`` or ``bytes`` is sent byte for byte, so a test can send exact JSON
-numbers such as ``10000594.71`` or broken JSON; anything else is sent as JSON.  Every request
+numbers such as ``10000594.71`` or broken JSON; a callable is called with the request
+(:class:`Received`) and its result sent the same way (a server that echoes what it got);
+anything else is sent as JSON.  Every request
 is recorded (method, path, query, headers) for the test to assert on; ``on_request(path)``,
 when set, is called before each answer (to act while the provider is "working").
 """
@@ -32,14 +34,15 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
 
-    def payload(self) -> bytes:
-        if isinstance(self.body, bytes):
-            return self.body
-        if isinstance(self.body, str):
-            return self.body.encode()
-        if self.body is None:
+    def payload(self, request: Received | None = None) -> bytes:
+        body = self.body(request) if callable(self.body) else self.body
+        if isinstance(body, bytes):
+            return body
+        if isinstance(body, str):
+            return body.encode()
+        if body is None:
             return b""
-        return json.dumps(self.body).encode()
+        return json.dumps(body).encode()
 
 
 NO_SUCH_ROUTE = Reply({"error": "no such route in the test server"}, status=404)
@@ -86,8 +89,9 @@ class ProviderServer:
 
             def do_GET(self) -> None:
                 path = urlsplit(self.path).path
+                received = Received("GET", self.path, dict(self.headers.items()))
                 with owner._lock:
-                    owner.requests.append(Received("GET", self.path, dict(self.headers.items())))
+                    owner.requests.append(received)
                     queue = owner._queues.get(path)
                     reply = queue.popleft() if queue else owner._last.get(path)
                     if reply is not None:
@@ -97,7 +101,7 @@ class ProviderServer:
                 reply = reply or NO_SUCH_ROUTE
                 if reply.delay:
                     time.sleep(reply.delay)
-                payload = reply.payload()
+                payload = reply.payload(received)
                 try:
                     self.send_response(reply.status)
                     for name, value in (
@@ -130,6 +134,10 @@ class ProviderServer:
     def url(self) -> str:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}"
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
 
     def reply(self, path: str, *replies: Reply) -> None:
         """Queue ``replies`` for ``path``; the last one keeps answering afterwards."""

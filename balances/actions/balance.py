@@ -9,9 +9,17 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from balances import events
 from balances.models import Balance, BalanceChange
 from core.actors import Actor
-from core.errors import AlreadyExists, NotAllowed, NotFound, StaleVersion, ValidationFailed
+from core.errors import (
+    AlreadyExists,
+    Conflict,
+    NotAllowed,
+    NotFound,
+    StaleVersion,
+    ValidationFailed,
+)
 from core.money import currencies
 from services.models import Service
 
@@ -47,7 +55,10 @@ def _check_version(balance: Balance, expected_version: int | None) -> None:
             f"after you opened it; it is now {shown} {balance.currency}. "
             "Nothing was overwritten: review the current value and save again.",
             current=balance,
-            details={"currentVersion": balance.version, "currentAmount": str(balance.available)},
+            details={
+                "currentVersion": balance.version,
+                "currentAmount": currencies.plain_amount(balance.available, balance.currency),
+            },
         )
 
 
@@ -91,7 +102,33 @@ def balance_create(
         created_at=now,
         **actor.history_fields(),
     )
+    events.balance_changed(
+        service_id=service.pk,
+        service_public_id=service.public_id,
+        currency=code,
+        kind=BalanceChange.Kind.CREATED,
+        before=None,
+        after=events.figures_of(balance),
+        actor_label=actor.label,
+        at=now,
+    )
     return balance
+
+
+def _check_holds(balance: Balance, value: Decimal) -> None:
+    """An operator may not set a balance below what open payouts hold on it (read from the
+    locked row): "available for payout" would go negative, and paying them would leave the
+    balance short.  A sync may (the provider is the truth); its run says so.  Without holds,
+    any amount goes, negative ones too (a debt at the provider)."""
+    if balance.held > 0 and value < balance.held:
+        shown = currencies.format_amount(balance.held, balance.currency)
+        raise Conflict(
+            f"Open payouts hold {shown} {balance.currency} of this balance; it cannot be set "
+            "below that.",
+            field="amount",
+            code="below_holds",
+            details={"held": Decimal(currencies.plain_amount(balance.held, balance.currency))},
+        )
 
 
 @transaction.atomic
@@ -114,6 +151,7 @@ def balance_update(
     _check_version(balance, expected_version)
     if balance.available == value:
         return balance
+    _check_holds(balance, value)
     now = timezone.now()
     old_available = balance.available
     updated = Balance.objects.filter(pk=balance.pk, version=balance.version).update(
@@ -135,6 +173,21 @@ def balance_update(
         reason=note,
         actor=actor,
         now=now,
+    )
+    events.balance_changed(
+        service_id=service.pk,
+        service_public_id=service.public_id,
+        currency=code,
+        kind=BalanceChange.Kind.UPDATED,
+        before=events.figures(
+            available=old_available,
+            pending=balance.pending,
+            reserved=balance.reserved,
+            held=balance.held,
+        ),
+        after=events.figures_of(balance),
+        actor_label=actor.label,
+        at=now,
     )
     return balance
 
@@ -218,3 +271,13 @@ def balance_delete(
         **actor.history_fields(),
     )
     balance.delete()
+    events.balance_changed(
+        service_id=service.pk,
+        service_public_id=service.public_id,
+        currency=code,
+        kind=BalanceChange.Kind.DELETED,
+        before=events.figures_of(balance),
+        after=None,
+        actor_label=actor.label,
+        at=timezone.now(),
+    )

@@ -22,11 +22,13 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from balances import events
 from balances.actions.balance import lock_balance, record_available_change
 from balances.models import Balance, BalanceChange
 from core.actors import Actor
 from core.errors import Unprocessable
 from core.money import currencies
+from core.money.dbfields import amount_value
 from services.models import Service
 
 
@@ -37,9 +39,14 @@ def balance_hold_for_payout(*, balance: Balance, amount: Decimal) -> Balance:
     """Hold ``amount`` (a new payout's amount + fee) on ``balance``, which the caller locked
     to check the funds (``payout_create``).  The UPDATE repeats that check in the database:
     a hold never takes more than is available for payout."""
-    updated = Balance.objects.filter(pk=balance.pk, available__gte=F("held") + amount).update(
-        held=F("held") + amount
-    )
+    # held + amount beyond what storage keeps cannot be covered by an available figure that
+    # storage keeps either: refused here, before the database computes it.
+    updated = 0
+    if balance.held + amount <= currencies.MAX_ABS_AMOUNT:
+        value = amount_value(amount)
+        updated = Balance.objects.filter(pk=balance.pk, available__gte=F("held") + value).update(
+            held=F("held") + value
+        )
     if updated != 1:
         raise Unprocessable(
             f"Insufficient funds: {currencies.format_amount(amount, balance.currency)} "
@@ -48,8 +55,25 @@ def balance_hold_for_payout(*, balance: Balance, amount: Decimal) -> Balance:
             code="insufficient_funds",
         )
     # Exact: nobody else writes ``held`` while the caller holds the row lock.
+    before = events.figures_of(balance)
     balance.held += amount
+    _announce_hold(balance, before=before, after=events.figures_of(balance))
     return balance
+
+
+def _announce_hold(balance: Balance, *, before: events.Figures, after: events.Figures) -> None:
+    """A hold moved: only "available for payout" changed, so no history entry, but the apps
+    above (alerts on what is available for payout) hear of it."""
+    events.balance_changed(
+        service_id=balance.service_id,
+        service_public_id=balance.service.public_id,
+        currency=balance.currency,
+        kind="hold",
+        before=before,
+        after=after,
+        actor_label="",
+        at=timezone.now(),
+    )
 
 
 @transaction.atomic(savepoint=False)
@@ -61,12 +85,23 @@ def balance_debit_for_payout(
     not change.  Available may go below zero: the money has left at the provider, and a
     later sync overwrites the figure with the provider's anyway."""
     balance = lock_balance(service, currency)
+    if balance.available - amount < -currencies.MAX_ABS_AMOUNT:
+        raise Unprocessable(
+            f"Cannot debit {currencies.format_amount(amount, currency)} {currency}: the "
+            f"available figure ({currencies.format_amount(balance.available, currency)}) "
+            "would go below the lowest amount storage keeps "
+            f"(-{currencies.format_amount(currencies.MAX_ABS_AMOUNT, currency)}).  Correct "
+            "the balance first.",
+            field="amount",
+            code="amount_out_of_range",
+        )
     actor = Actor.for_payout(payout_public_id)
     now = timezone.now()
     old_available = balance.available
+    value = amount_value(amount)
     Balance.objects.filter(pk=balance.pk).update(
-        available=F("available") - amount,
-        held=F("held") - amount,
+        available=F("available") - value,
+        held=F("held") - value,
         version=F("version") + 1,
         updated_at=now,
         updated_by_type=actor.type,
@@ -82,6 +117,21 @@ def balance_debit_for_payout(
         actor=actor,
         now=now,
     )
+    events.balance_changed(
+        service_id=service.pk,
+        service_public_id=service.public_id,
+        currency=currency,
+        kind=BalanceChange.Kind.PAYOUT,
+        before=events.figures(
+            available=old_available,
+            pending=balance.pending,
+            reserved=balance.reserved,
+            held=balance.held + amount,
+        ),
+        after=events.figures_of(balance),
+        actor_label=actor.label,
+        at=now,
+    )
     return balance
 
 
@@ -91,4 +141,19 @@ def balance_release_for_payout(*, service: Service, currency: str, amount: Decim
     row as it is once the lock is granted.  Nothing to release when the balance is gone (only
     possible for data older than holds: a balance with holds cannot be deleted)."""
     # held >= 0 is a database constraint: releasing more than was held is refused.
-    Balance.objects.filter(service=service, currency=currency).update(held=F("held") - amount)
+    released = Balance.objects.filter(service=service, currency=currency).update(
+        held=F("held") - amount_value(amount)
+    )
+    if released:
+        # Read under the lock the UPDATE took, for the apps above (alerts on "available for
+        # payout" may resolve).
+        balance = Balance.objects.get(service=service, currency=currency)
+        balance.service = service
+        after = events.figures_of(balance)
+        before = events.figures(
+            available=after.available,
+            pending=after.pending,
+            reserved=after.reserved,
+            held=after.held + amount,
+        )
+        _announce_hold(balance, before=before, after=after)

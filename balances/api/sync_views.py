@@ -30,10 +30,12 @@ class SyncStartView(ApiView):
         summary="Synchronise balances with the provider",
         description="Queues a run and answers at once (202); follow it at "
         "`/sync-runs/{syncRunId}`.  409 when a run is already queued or running (its id is "
-        "in `error.details.syncRunId`) or the service has no provider connection.",
+        "in `error.details.syncRunId`) or the service has no provider connection.  503 "
+        "(`service_unavailable`, with Retry-After) when the task queue cannot be reached: no "
+        "run was created, and the same request may be sent again later.",
         parameters=[SERVICE_ID],
         request=None,
-        responses={202: s.SyncRunOut, **errors(404, 409)},
+        responses={202: s.SyncRunOut, **errors(404, 409, 503)},
     )
     def post(self, request: Request, serviceId: str) -> Response:
         service = service_get(serviceId)

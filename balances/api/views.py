@@ -128,9 +128,11 @@ class BalanceDetailView(ApiView):
     @extend_schema(
         operation_id="balances_update",
         summary="Set a balance's available amount",
+        description="Refused (409, `below_holds`) below what open payouts hold on the balance "
+        "(`error.details.held`).",
         parameters=[SERVICE_ID, CURRENCY, IF_MATCH],
         request=s.BalanceUpdateIn,
-        responses={200: s.BalanceOut, **errors(400, 404, 412)},
+        responses={200: s.BalanceOut, **errors(400, 404, 409, 412)},
     )
     def patch(self, request: Request, serviceId: str, currency: str) -> Response:
         service = service_get(serviceId)

@@ -19,7 +19,10 @@ from balances.providers.base import (
 )
 from services.models import ProviderConnection
 
-SECRET_HELP = "Write-only. Leave blank to keep the current secret."
+SECRET_HELP = (
+    "Write-only. Leave blank to keep the current secret (kept only while the provider and "
+    "base URL stay the same)."
+)
 
 
 def _split(text: str) -> list[str]:
@@ -98,7 +101,9 @@ class ConnectionForm(forms.Form):
         label="Base URL",
         required=False,
         max_length=500,
-        help_text="Leave blank for the provider's documented production host.",
+        help_text="Leave blank for the provider's documented production host. Another host "
+        "must be listed in PROVIDER_BASE_URL_ALLOWLIST; changing the URL needs the credentials "
+        "again.",
     )
     create_missing_balances = forms.BooleanField(
         required=False,

@@ -11,8 +11,17 @@ from typing import Any
 
 from balances.providers.base import adapter_class
 from core.crypto import CredentialsUnreadable, decrypt_bound_credentials
+from core.errors import NotFound
 from core.outbound import OutboundRefused, normalise_url
-from services.models import ProviderConnection
+from services.models import ProviderConnection, Service
+
+
+def connection_get(service: Service) -> ProviderConnection:
+    """The service's connection (joined by ``service_get``); ``NotFound`` otherwise."""
+    connection = service.provider_connection_or_none
+    if connection is None:
+        raise NotFound(f"{service.public_id} has no provider connection.")
+    return connection
 
 
 def effective_base_url(connection: ProviderConnection) -> str:
@@ -44,9 +53,14 @@ def connection_binding(connection: ProviderConnection) -> dict[str, str]:
 
 def stored_credentials_and_binding(
     connection: ProviderConnection,
-) -> tuple[dict[str, str], dict[str, str] | None]:
-    """Raise ``CredentialsUnreadable`` when the configured keys cannot decrypt them."""
-    return decrypt_bound_credentials(connection.credentials_encrypted)
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The stored credentials and what they are bound to; raise ``CredentialsUnreadable``
+    when the configured keys cannot decrypt them.  Credentials stored before bindings
+    existed count as bound to the connection as it is: from then on any change of kind or
+    URL goes through ``connection_save``, which asks for them again, and they are bound
+    explicitly at their next save or use (``actions.connection_config``)."""
+    credentials, bound_to = decrypt_bound_credentials(connection.credentials_encrypted)
+    return credentials, bound_to if bound_to is not None else connection_binding(connection)
 
 
 def stored_credentials(connection: ProviderConnection) -> dict[str, str]:

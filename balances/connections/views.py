@@ -10,7 +10,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from balances.connections import actions as connection_actions
 from balances.connections.forms import ConnectionForm
 from balances.connections.queries import stored_credential_names
-from balances.providers.base import ProviderError, get_adapter, provider_label
+from balances.providers.base import ProviderError, provider_label
+from balances.sync.failures import FETCH, PREVIEW, InternalFailure, log_unexpected
 from balances.sync.plan import plan_snapshot
 from core.actors import Actor
 from core.errors import DomainError
@@ -58,34 +59,46 @@ def connection_edit(request: HttpRequest, service_id: str) -> HttpResponse:
 @require_POST
 @require_perms("services.view_service", "services.change_providerconnection")
 def connection_test(request: HttpRequest, service_id: str) -> HttpResponse:
-    """Who: admin role.  Fetches once with the form's settings (stored secrets where blank)
-    and shows what a sync would change; writes nothing."""
+    """Who: admin role.  Fetches once with the form's settings (stored secrets where blank,
+    if still bound to this kind and base URL) and shows what a sync would change; writes
+    nothing but the audit entry of the test."""
     service = service_get(service_id)
     form = ConnectionForm(request.POST)
     if not form.is_valid():
         return _render(request, service, form, status=400)
     payload = form.payload()
     try:
-        config = connection_actions.preview_config(
+        snapshot = connection_actions.connection_test(
             service=service,
+            actor=Actor.for_user(request.user),
             kind=payload["kind"],
             base_url=payload["base_url"],
             credentials=payload["credentials"],
             options=payload["options"],
         )
-        snapshot = get_adapter(config.kind).fetch_snapshot(config)
     except DomainError as exc:
         form.add_error(form.field_for(exc.field, payload["kind"]), exc.message)
         return _render(request, service, form, status=400)
     except ProviderError as exc:
         return _render(request, service, form, preview_error=exc)
-    plan = plan_snapshot(
-        balances=list(service.balances.order_by("currency")),
-        snapshot=snapshot,
-        provider_label=provider_label(payload["kind"]),
-        create_missing=payload["create_missing_balances"],
-    )
+    except Exception as exc:  # a bug or a strange answer: said on the page, never a 500
+        return _render(request, service, form, preview_error=_unexpected(exc, FETCH))
+    try:
+        plan = plan_snapshot(
+            balances=list(service.balances.order_by("currency")),
+            snapshot=snapshot,
+            provider_label=provider_label(payload["kind"]),
+            create_missing=payload["create_missing_balances"],
+        )
+    except Exception as exc:
+        return _render(request, service, form, preview_error=_unexpected(exc, PREVIEW))
     return _render(request, service, form, preview=plan)
+
+
+def _unexpected(exc: Exception, step: str) -> InternalFailure:
+    failure = InternalFailure.of(exc, step)
+    log_unexpected("Test connection", failure, exc)
+    return failure
 
 
 @require_http_methods(["GET", "POST"])

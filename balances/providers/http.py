@@ -39,7 +39,7 @@ from urllib.parse import quote
 import httpx
 from django.conf import settings
 
-from balances.providers import ratelimit
+from balances.providers import budget, ratelimit
 from balances.providers.base import ErrorCategory, ProviderError, adapter_class
 from core import exactjson, outbound
 from core.redaction import redact as _redact
@@ -264,7 +264,10 @@ class ProviderSession:
             ) from None
         self._permits[(decision.target.host, decision.target.port)] = decision.private_ok
 
-        ratelimit.acquire(self.kind, max_wait=self.rate_limit_wait)
+        # Within the sync's time budget (providers/budget.py): the wait for a slot, then the
+        # request's own timeouts.
+        ratelimit.acquire(self.kind, max_wait=budget.bound(self.rate_limit_wait))
+        request.extensions["timeout"] = httpx.Timeout(budget.bound(self.timeout)).as_dict()
         path = request.url.path
         started = time.monotonic()
         try:
@@ -317,7 +320,7 @@ class ProviderSession:
                     )
                 # The read timeout is per chunk; a server trickling bytes must not hold us
                 # for ever either.
-                if time.monotonic() - started > self.timeout * 2:
+                if time.monotonic() - started > self.timeout * 2 or budget.spent():
                     raise httpx.ReadTimeout("body took too long")
                 chunks.append(chunk)
         except httpx.TimeoutException:

@@ -14,6 +14,8 @@ from typing import Any
 import simplejson
 from django.http import HttpRequest, HttpResponse
 
+from core.exactjson import decimal_literal
+
 TICK_SECONDS = 15
 # The sandboxes' notion of "now"; tests replace it to pin or move the moment.
 clock = time.time
@@ -59,9 +61,9 @@ def minor_to_decimal(minor: int, decimals: int) -> Decimal:
 def json_response(
     data: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> HttpResponse:
-    # simplejson writes Decimal as a JSON number digit for digit (Wise sends numbers).
+    # A Decimal as a JSON number digit for digit, without an exponent (Wise sends numbers).
     response = HttpResponse(
-        simplejson.dumps(data, use_decimal=True),
+        simplejson.dumps(data, use_decimal=False, default=decimal_literal),
         status=status,
         content_type="application/json",
     )

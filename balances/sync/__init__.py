@@ -7,7 +7,9 @@
 * ``apply``: ``snapshot_apply``, one transaction that locks the service's balance rows;
 * ``schedule``: which services are due (with jitter), failures and the pause after too many,
   closing abandoned runs;
-* ``plan``: the pure function shared by the sync and Test connection.
+* ``plan``: the pure function shared by the sync and Test connection;
+* ``failures``: what an unexpected exception in any step becomes (a failed run, never a stuck
+  one).
 
 Imports flow request <- schedule <- execute <- balances.tasks; the task is queued by name, so
 no step imports the tasks module.

@@ -8,12 +8,14 @@ it finds the run finished and does nothing.
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.db import connection as db_connection
 from django.db import transaction
 from django.utils import timezone
 
+from balances import events
 from balances.models import Balance, BalanceChange, SyncRun
 from balances.providers.base import Snapshot, provider_label
 from balances.sync.plan import CREATE, UNCHANGED, UPDATE, CurrencyPlan, Plan, plan_snapshot
@@ -61,7 +63,42 @@ def snapshot_apply(
         BalanceChange.objects.bulk_create(history)  # query: history of what changed
     _finish_run(run, plan, snapshot, now)  # query: finish the run
     _record_success(run, connection, now)  # query: connection state
+    _announce(run, actor, plan, locked, now)
     return plan
+
+
+def _announce(run: SyncRun, actor: Actor, plan: Plan, locked: list[Balance], now: datetime) -> None:
+    """One BalanceChanged per balance the sync changed or created (kind ``synced``; ``before``
+    is None for a created one), then SyncFinished: in-transaction listeners evaluate the
+    service's balances once, on SyncFinished, so the queries do not grow with the currencies."""
+    held = {b.currency: b.held for b in locked}
+    for entry in plan.entries:
+        if entry.action not in (UPDATE, CREATE) or entry.new is None:
+            continue
+        old = entry.old if entry.action == UPDATE else None
+        events.balance_changed(
+            service_id=run.service_id,
+            service_public_id=run.service.public_id,
+            currency=entry.currency,
+            kind=BalanceChange.Kind.SYNCED,
+            before=None
+            if old is None
+            else events.figures(
+                available=old.available,
+                pending=old.pending,
+                reserved=old.reserved,
+                held=held.get(entry.currency, Decimal(0)),
+            ),
+            after=events.figures(
+                available=entry.new.available,
+                pending=entry.new.pending,
+                reserved=entry.new.reserved,
+                held=held.get(entry.currency, Decimal(0)),
+            ),
+            actor_label=actor.label,
+            at=now,
+        )
+    events.sync_finished(run=run)
 
 
 def _lock_balances(service_id: int, expected_versions: dict[str, int] | None) -> list[Balance]:
@@ -183,7 +220,8 @@ def _record_success(run: SyncRun, connection: ProviderConnection, now: datetime)
 
 
 _CHANGED_COLUMNS = "(id, available, pending, reserved, version)"
-_CHANGED_ROW = "(%s::bigint, %s::numeric, %s::numeric, %s::numeric, %s::integer)"
+# Amounts go as the integer storage units of their column (core/money/dbfields.py).
+_CHANGED_ROW = "(%s::bigint, %s::bigint, %s::bigint, %s::bigint, %s::integer)"
 _CHANGED_FIELDS = [
     "available",
     "pending",
@@ -214,9 +252,10 @@ def _update_changed(changed: list[Balance], *, now: datetime, label: str) -> Non
         "updated_by_type = %s, updated_by_label = %s, last_synced_at = %s "
         f"FROM (VALUES {rows}) AS v{_CHANGED_COLUMNS} WHERE b.id = v.id"
     )
+    units = Balance._meta.get_field("available").get_prep_value
     values: list[Any] = []
     for b in changed:
-        values += [b.pk, b.available, b.pending, b.reserved, b.version]
+        values += [b.pk, units(b.available), units(b.pending), units(b.reserved), b.version]
     with db_connection.cursor() as cursor:
         cursor.execute(sql, [now, ActorType.SYNC, label, now, *values])
 

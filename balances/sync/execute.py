@@ -4,16 +4,26 @@ backoff and jitter (retryable errors, within SYNC_MAX_ATTEMPTS) or the end of th
 
 Idempotent: a run that already ended is left alone, and a run another worker holds the lock
 for is reported ``busy`` (the task retries later).
+
+Nothing leaves a run stuck: the task has a deadline of its own (``sync_deadline_seconds``),
+checked between the steps and given to every provider request as its time budget, so it holds
+on any Celery pool (the threads pool ignores Celery's time limits); past it the run fails as
+``timeout``.  Any unexpected exception fails the run as ``internal`` (``failures.py``).  Either
+way the service's lock is released and the next sync can start at once.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.db import DatabaseError
+from django.db import connection as db_connection
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -21,10 +31,13 @@ from django.utils import timezone
 from balances import locks
 from balances.connections.actions import connection_config
 from balances.models import Balance, SyncRun
+from balances.providers import budget
 from balances.providers.base import ConnectionConfig, ErrorCategory, ProviderError, get_adapter
+from balances.sync import failures
 from balances.sync.apply import ConcurrentEdit, snapshot_apply
 from balances.sync.schedule import run_fail
 from core.crypto import CredentialsUnreadable
+from core.redis import RedisError
 from services.models import ProviderConnection
 
 log = logging.getLogger(__name__)
@@ -54,6 +67,14 @@ def retry_delay(attempt: int, retry_after: float | None) -> float:
     return min(random.uniform(base, min(cap, base * 2 ** max(attempt - 1, 0))), ceiling)
 
 
+def sync_deadline_seconds() -> float:
+    """How long one execution of a sync may take: ``SYNC_TASK_TIME_LIMIT``, kept below the
+    lock's TTL (by a tenth of it, at most 30 s) so that the lock never expires under a sync
+    that is still working."""
+    ttl = float(settings.SYNC_LOCK_TTL_SECONDS)
+    return max(0.0, min(float(settings.SYNC_TASK_TIME_LIMIT), ttl - min(30.0, ttl / 10)))
+
+
 def sync_execute(*, run_public_id: str, service_id: int | None = None) -> Outcome:
     """Run one sync: lock the service, fetch (no transaction), apply (one transaction).
 
@@ -69,16 +90,75 @@ def sync_execute(*, run_public_id: str, service_id: int | None = None) -> Outcom
         if service_id is None:
             return Outcome("finished")
     lock_name = locks.service_lock_name(service_id)
-    token = locks.acquire(lock_name, settings.SYNC_LOCK_TTL_SECONDS)
-    if token is None:
-        return Outcome("busy", retry_in=max(1.0, locks.remaining(lock_name)))
     try:
-        return _execute_locked(run_public_id, service_id)
+        token = locks.acquire(lock_name, settings.SYNC_LOCK_TTL_SECONDS)
+    except RedisError as exc:
+        return _fail_unexpected(run_public_id, exc, failures.BEFORE_FETCH)
+    if token is None:
+        return Outcome("busy", retry_in=max(1.0, _lock_remaining(lock_name)))
+    deadline = time.monotonic() + sync_deadline_seconds()
+    try:
+        with budget.until(deadline):
+            return _execute_locked(run_public_id, service_id, deadline)
+    except Exception as exc:  # anything at all: the run must not stay "running"
+        if SoftTimeLimitExceeded in (type(exc), type(exc.__cause__)):
+            return sync_timed_out(run_public_id=run_public_id)  # Celery's backstop (prefork)
+        return _fail_unexpected(run_public_id, exc, failures.BEFORE_FETCH)
     finally:
+        _release(lock_name, token)
+
+
+def _lock_remaining(lock_name: str) -> float:
+    try:
+        return locks.remaining(lock_name)
+    except RedisError:
+        return settings.SYNC_RETRY_BASE_SECONDS
+
+
+def _release(lock_name: str, token: str) -> None:
+    try:
         locks.release(lock_name, token)
+    except RedisError as exc:
+        # The lock frees itself at its TTL; the run has ended either way.
+        log.warning("sync lock %s not released (%s)", lock_name, type(exc).__name__)
 
 
-def _execute_locked(run_public_id: str, service_id: int) -> Outcome:
+def _fail_unexpected(run_public_id: str, exc: Exception, step: str) -> Outcome:
+    """End the run as failed (``internal``) after an exception nobody expected, keeping its
+    text out of the message (see failures.py)."""
+    failure = failures.InternalFailure.of(exc, step)
+    failures.log_unexpected(f"sync run={run_public_id}", failure, exc)
+    database = isinstance(exc, DatabaseError) or isinstance(exc.__cause__, DatabaseError)
+    if database and not db_connection.in_atomic_block:
+        # A connection broken by a database restart stays broken until it is closed; outside
+        # a transaction, closing it makes the next query reconnect.
+        db_connection.close()
+    try:
+        run = SyncRun.objects.filter(public_id=run_public_id).first()
+        if run is not None:
+            run_fail(run=run, category=failures.INTERNAL_CATEGORY, message=failure.message)
+    except DatabaseError:
+        log.exception(
+            "sync run=%s: could not record its failure; the reaper will close it", run_public_id
+        )
+    return Outcome("failed")
+
+
+def _deadline_passed(run: SyncRun, deadline: float) -> bool:
+    """Fail ``run`` as timed out when its deadline has passed (checked between steps)."""
+    if time.monotonic() < deadline:
+        return False
+    run_fail(
+        run=run,
+        category=ErrorCategory.TIMEOUT,
+        message=f"The sync did not finish within its time limit of "
+        f"{sync_deadline_seconds():g} s; nothing was changed.",
+    )
+    log.info("sync run=%s failed: deadline passed", run.public_id)
+    return True
+
+
+def _execute_locked(run_public_id: str, service_id: int, deadline: float) -> Outcome:
     run = _mark_running(run_public_id, service_id)
     if run is None:
         return Outcome("finished")
@@ -95,7 +175,7 @@ def _execute_locked(run_public_id: str, service_id: int) -> Outcome:
     except CredentialsUnreadable as exc:
         run_fail(run=run, category=ErrorCategory.CONFIGURATION, message=str(exc))
         return Outcome("failed")
-    return _fetch_and_apply(run, connection, config)
+    return _fetch_and_apply(run, connection, config, deadline)
 
 
 def _mark_running(run_public_id: str, service_id: int) -> SyncRun | None:
@@ -116,18 +196,26 @@ def _mark_running(run_public_id: str, service_id: int) -> SyncRun | None:
 
 
 def _fetch_and_apply(
-    run: SyncRun, connection: ProviderConnection, config: ConnectionConfig
+    run: SyncRun, connection: ProviderConnection, config: ConnectionConfig, deadline: float
 ) -> Outcome:
     """Fetch and apply; fetch again when an operator edit landed during the fetch (at most
     MAX_FETCH_ROUNDS times), so that a manual edit is never overwritten by an older read."""
     adapter = get_adapter(connection.kind)
     conflict: ConcurrentEdit | None = None
     for _round in range(MAX_FETCH_ROUNDS):
+        if _deadline_passed(run, deadline):
+            return Outcome("failed")
         expected = _expected_versions(run.service_id)
         try:
             snapshot = adapter.fetch_snapshot(config)
         except ProviderError as exc:
+            if _deadline_passed(run, deadline):
+                return Outcome("failed")
             return _handle_provider_error(run, exc)
+        except Exception as exc:
+            raise failures.StepFailed(failures.FETCH) from exc
+        if _deadline_passed(run, deadline):
+            return Outcome("failed")
         try:
             snapshot_apply(
                 run=run, connection=connection, snapshot=snapshot, expected_versions=expected
@@ -136,6 +224,8 @@ def _fetch_and_apply(
             conflict = exc
             log.info("sync run=%s re-fetching after concurrent edit of %s", run.public_id, exc)
             continue
+        except Exception as exc:
+            raise failures.StepFailed(failures.APPLY) from exc
         return Outcome("succeeded")
     assert conflict is not None
     run_fail(
@@ -186,7 +276,8 @@ def sync_timed_out(*, run_public_id: str) -> Outcome:
         run_fail(
             run=run,
             category=ErrorCategory.TIMEOUT,
-            message=f"The sync took longer than {settings.SYNC_TASK_TIME_LIMIT - 30} s.",
+            message=f"The sync did not finish within its time limit of "
+            f"{sync_deadline_seconds():g} s.",
         )
     return Outcome("failed")
 

@@ -47,6 +47,9 @@ class CurrencyPlan:
     replaced_manual: Mapping[str, str] | None = None
     # The provider's other figures for this currency (Finix posted, Payop referral/total…).
     extras: Mapping[str, Any] = field(default_factory=dict)
+    # Set when the new available figure is less than what open payouts hold on the balance:
+    # applied all the same (the provider is the truth), and said, for an operator to act.
+    below_holds: Mapping[str, str] | None = None
 
     def changed_figures(self) -> list[str]:
         if self.old is None or self.new is None:
@@ -68,6 +71,8 @@ class CurrencyPlan:
             data["note"] = self.note
         if self.replaced_manual:
             data["replacedManualEdit"] = dict(self.replaced_manual)
+        if self.below_holds:
+            data["belowHolds"] = dict(self.below_holds)
         if self.extras:
             data["providerFigures"] = _jsonable(self.extras)
         return data
@@ -103,6 +108,9 @@ class Plan:
                 for e in self.entries
                 if e.replaced_manual
             ],
+            "belowHolds": [
+                {"currency": e.currency, **e.below_holds} for e in self.entries if e.below_holds
+            ],
             "provider": _jsonable(self.snapshot_extras),
         }
 
@@ -112,12 +120,12 @@ def _plain(value: Decimal, currency: str) -> str:
     try:
         return currencies.plain_amount(value, currency)
     except currencies.AmountError:
-        return str(value.normalize())
+        return format(value.normalize(), "f")  # never "1E+2" or "0E-8"
 
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return str(value)
+        return format(value, "f")  # digit for digit, never "0E-8"
     if isinstance(value, Mapping):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -190,11 +198,34 @@ def _plan_existing(
     else:
         new = Figures.of(figures)
     extras = figures.extras if figures is not None else {}
+    below = _below_holds(balance, new)
+    if below:
+        shown = f"{below['held']} {currency}"
+        note = (note + "; " if note else "") + f"below what open payouts hold ({shown})"
     if new == old:
-        return CurrencyPlan(currency, UNCHANGED, old, new, note=note, extras=extras)
+        return CurrencyPlan(
+            currency, UNCHANGED, old, new, note=note, extras=extras, below_holds=below
+        )
     manual = None
     if balance.set_by_hand:
         manual = {"by": balance.updated_by_label, "at": balance.updated_at.isoformat()}
     return CurrencyPlan(
-        currency, UPDATE, old, new, note=note, replaced_manual=manual, extras=extras
+        currency,
+        UPDATE,
+        old,
+        new,
+        note=note,
+        replaced_manual=manual,
+        extras=extras,
+        below_holds=below,
     )
+
+
+def _below_holds(balance: Balance, new: Figures) -> dict[str, str] | None:
+    """What the holds and the new available figure are, when that is less than the holds."""
+    if new.available >= balance.held:
+        return None
+    return {
+        "held": _plain(balance.held, balance.currency),
+        "available": _plain(new.available, balance.currency),
+    }

@@ -14,8 +14,9 @@ from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from balances import events
 from balances.models import SyncRun
-from balances.sync.request import SyncAlreadyRunning, sync_request
+from balances.sync.request import QueueUnavailable, SyncAlreadyRunning, sync_request
 from core.errors import Conflict
 from services.models import ProviderConnection, Service
 
@@ -58,6 +59,13 @@ def sync_schedule_due(*, now: datetime | None = None, limit: int = 2000) -> int:
                 trigger=SyncRun.Trigger.SCHEDULE,
                 countdown=random.uniform(0, tick),
             )
+        except QueueUnavailable:
+            # Nothing was left behind; give the slot back so that the next tick retries.
+            ProviderConnection.objects.filter(pk=connection.pk, next_sync_at=next_at).update(
+                next_sync_at=connection.next_sync_at
+            )
+            log.warning("scheduling stopped: the task queue cannot be reached")
+            break
         except (SyncAlreadyRunning, Conflict):
             continue
         queued += 1
@@ -81,6 +89,7 @@ def run_fail(*, run: SyncRun, category: str, message: str) -> SyncRun:
     run.refresh_from_db()
     if updated:
         _count_failure(run, message, now)
+        events.sync_finished(run=run)
     return run
 
 

@@ -133,6 +133,9 @@ def _from_domain_error(exc: DomainError) -> tuple[int, dict[str, Any], dict]:
         if hasattr(current, "available") and hasattr(current, "currency"):
             # An amount is an exact JSON number everywhere in the API, here too.
             details["currentAmount"] = Decimal(plain_amount(current.available, current.currency))
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after:  # ServiceUnavailable: when sending the same request again makes sense
+        headers["Retry-After"] = str(int(retry_after))
     return exc.http_status, error_body(exc.code, exc.message, details), headers
 
 

@@ -44,6 +44,7 @@ _DESCRIPTIONS = {
     428: "A precondition header is required.",
     429: "Too many requests; see Retry-After.",
     500: "Unexpected error (logged).",
+    503: "A service the operation needs is unavailable; nothing was done. See Retry-After.",
 }
 _COMMON = (400, 401, 403, 404, 406, 429, 500)
 

@@ -126,9 +126,9 @@ def check_precision(amount: Decimal, currency: str) -> Decimal:
         raise AmountError("Amount is too large.")
     if amount != amount.quantize(info.quantum, rounding="ROUND_DOWN"):
         if info.decimals == 0:
-            raise AmountError(f"{info.code} amounts are whole numbers; {amount} has decimals.")
+            raise AmountError(f"{info.code} amounts are whole numbers; {amount:f} has decimals.")
         raise AmountError(
-            f"{info.code} amounts have at most {info.decimals} decimal places; {amount} has more."
+            f"{info.code} amounts have at most {info.decimals} decimal places; {amount:f} has more."
         )
     # The same value with the currency's digits: "0E-16384" or "1E+3" never reach storage.
     return amount.quantize(info.quantum)

@@ -42,7 +42,7 @@ class AmountNotStorable(currencies.AmountError):
 def _as_decimal(value: object) -> Decimal:
     if isinstance(value, Decimal):
         return value
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, bool | float):
         # A float has already lost the exact value; a bool is no amount.
         raise AmountNotStorable(f"An amount must be a Decimal, not {type(value).__name__}.")
     if isinstance(value, int):
@@ -116,7 +116,9 @@ class AmountField(models.BigIntegerField):
             amount = _as_decimal(value)
             to_units(amount)  # storable, or say why not
         except currencies.AmountError as exc:
-            raise exceptions.ValidationError(str(exc), code="invalid", params={"value": value})
+            raise exceptions.ValidationError(
+                str(exc), code="invalid", params={"value": value}
+            ) from None
         return amount
 
     @property

@@ -12,7 +12,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.db import migrations
-from django.db.models import DecimalField, F, OuterRef, Subquery, Sum, Value
+from django.db.models import F, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 # Payout.OPEN as it is when this migration is written: migrations do not import app code.
@@ -36,13 +36,9 @@ def fill_holds(apps, schema_editor) -> None:
     )
     # One UPDATE of every balance (a balance without open payouts gets 0).
     Balance.objects.using(schema_editor.connection.alias).update(
-        held=Coalesce(
-            Subquery(held, output_field=amount),
-            Value(Decimal(0)),
-            output_field=DecimalField(
-                max_digits=amount.max_digits, decimal_places=amount.decimal_places
-            ),
-        )
+        # The column's own field: a decimal here, integer units once payouts 0004 and
+        # balances 0003 ran (SQL then sums units, which is as exact).
+        held=Coalesce(Subquery(held, output_field=amount), Value(Decimal(0)), output_field=amount)
     )
 
 

@@ -18,7 +18,7 @@ from django.db.models import F
 from core.actors import Actor
 from core.errors import AlreadyExists, NotAllowed, NotFound, StaleVersion, ValidationFailed
 from services.actions import audit, clean_name, service_update
-from services.fees.formula import RuleInput, clean_rule
+from services.fees.formula import RuleInput, clean_rule, plain_figure
 from services.models import FeeProfile, FeeRule, Service
 
 NAME_MAX_LENGTH = 120
@@ -66,15 +66,20 @@ def _plain(value: Decimal | None) -> str | None:
 
 
 def rule_snapshot(rule: FeeRule | RuleInput) -> dict[str, Any]:
-    """JSON-ready figures of a rule, for the audit trail."""
+    """JSON-ready figures of a rule, for the audit trail: amounts with the rule currency's
+    digits ("0.50" EUR, "0.00000000" USDT_TRC20), as entered for "any currency"."""
+
+    def amount(value: Decimal | None) -> str | None:
+        return None if value is None else plain_figure(value, rule.currency)
+
     return {
         "operation": rule.operation,
         "currency": rule.currency or "any",
         "percentage": _plain(rule.percentage),
-        "fixed_amount": _plain(rule.fixed_amount),
-        "minimum_fee": _plain(rule.minimum_fee),
-        "maximum_fee": _plain(rule.maximum_fee),
-        "minimum_payout_amount": _plain(rule.minimum_payout_amount),
+        "fixed_amount": amount(rule.fixed_amount),
+        "minimum_fee": amount(rule.minimum_fee),
+        "maximum_fee": amount(rule.maximum_fee),
+        "minimum_payout_amount": amount(rule.minimum_payout_amount),
     }
 
 

@@ -17,8 +17,25 @@
     if (event.target.matches("#provider-form #id_kind")) syncProviderFields(document);
   });
 
+  // Payouts waiting: a "select all" box (hidden without JavaScript, where it could not work).
+  document.addEventListener("change", function (event) {
+    var all = event.target;
+    if (!all.matches("[data-select-all]") || !all.form) return;
+    var name = all.getAttribute("data-select-all");
+    all.form.querySelectorAll('input[type="checkbox"][name="' + name + '"]').forEach(function (box) {
+      box.checked = all.checked;
+    });
+  });
+
+  function showSelectAll(root) {
+    root.querySelectorAll("[data-select-all]").forEach(function (box) {
+      box.hidden = false;
+    });
+  }
+
   function init() {
     syncProviderFields(document);
+    showSelectAll(document);
   }
 
   if (document.readyState === "loading") {

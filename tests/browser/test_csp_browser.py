@@ -62,6 +62,10 @@ def test_the_main_pages_run_without_csp_violations(login_as, service):
     s = service.public_id
 
     for url in [
+        "/",
+        "/balances/?currency=EUR",
+        "/sync-runs/",
+        "/payouts/",
         "/services/",
         f"/services/{s}/balances/",
         f"/services/{s}/sync-runs/",

@@ -59,9 +59,10 @@ def test_update_balances_refreshes_the_cards_with_the_result(login_as, live_serv
     expect(page.get_by_role("heading", name=f"Sync run {run.public_id}")).to_be_visible()
 
 
-def test_a_failed_update_is_explained_in_words(login_as, live_server):
+def test_a_failed_update_is_explained_in_words(login_as, live_server, allow_listed):
     provider = ProviderServer()
     try:
+        allow_listed(provider.url)
         provider.reply(SYNCPAY_PATH, SYNCPAY_UNAUTHORIZED)
         service = _connected_service(provider.url, credentials={"apiKey": "sk_live_revoked123"})
         page = login_as("operator")

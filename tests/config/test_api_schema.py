@@ -25,6 +25,7 @@ DOCUMENTED = {
     "/api/v1/services/{serviceId}/provider": {"get", "put", "delete"},
     "/api/v1/services/{serviceId}/sync-runs": {"get"},
     "/api/v1/sync-runs/{syncRunId}": {"get"},
+    "/api/v1/overview": {"get"},
 }
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 

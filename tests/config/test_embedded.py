@@ -36,6 +36,8 @@ def embedded(tmp_path_factory):
         "SQLITE_PATH": str(tmp / "db.sqlite3"),
         "DEMO_LOGIN_FILE": str(tmp / "demo-login.txt"),
         "PYTHONUNBUFFERED": "1",
+        # As `make run PORT=...` exports it: where the app's own sandboxes answer.
+        "PORT": str(port),
     }
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run(
@@ -104,7 +106,7 @@ def _login(embedded, username: str) -> httpx.Client:
         "/accounts/login/",
         data={"username": username, "password": password, "csrfmiddlewaretoken": csrf},
     )
-    assert response.status_code == 302 and response.headers["location"] == "/services/"
+    assert response.status_code == 302 and response.headers["location"] == "/"  # the overview
     return client
 
 

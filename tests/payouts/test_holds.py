@@ -136,8 +136,9 @@ def test_the_funds_check_of_a_new_payout_reads_the_locked_balance_row_only(
     # 1 SAVEPOINT (the action's transaction, inside the test's); 2 the service with its fee
     # profile; 3 the profile's rules; 4 the balance row, SELECT ... FOR UPDATE (the funds
     # check reads available and held from it); 5 INSERT the payout; 6 UPDATE the balance's
-    # held; 7 INSERT the timeline entry; 8 RELEASE SAVEPOINT.
-    with django_assert_num_queries(8) as captured:
+    # held; 7 the alert rules on what is available for payout (alerts, in-transaction);
+    # 8 INSERT the timeline entry; 9 RELEASE SAVEPOINT.
+    with django_assert_num_queries(9) as captured:
         actions.payout_create(
             service=priced_service,
             currency="EUR",
@@ -159,12 +160,15 @@ def test_releasing_a_hold_is_one_update(make_payout, system_actor, django_assert
     payout = make_payout("100.00")
 
     # 1 SAVEPOINT; 2 the payout, SELECT ... FOR UPDATE with its service; 3 UPDATE the
-    # balance's held; 4 UPDATE the payout; 5 INSERT the timeline entry; 6 RELEASE SAVEPOINT.
-    with django_assert_num_queries(6) as captured:
+    # balance's held; 4 the balance as the UPDATE left it (for the BalanceChanged event);
+    # 5 the alert rules on what is available for payout (alerts, in-transaction); 6 UPDATE
+    # the payout; 7 INSERT the timeline entry; 8 RELEASE SAVEPOINT.
+    with django_assert_num_queries(8) as captured:
         actions.payout_cancel(payout=payout, actor=system_actor)
 
     balance_sqls = [q["sql"] for q in captured.captured_queries if "balances_balance" in q["sql"]]
-    assert len(balance_sqls) == 1 and balance_sqls[0].startswith("UPDATE")
+    # One write; the read after it is under the lock the UPDATE took.
+    assert [sql.split()[0] for sql in balance_sqls] == ["UPDATE", "SELECT"]
 
 
 # --- the data migration -----------------------------------------------------------------

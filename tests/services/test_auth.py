@@ -65,7 +65,7 @@ def test_login_does_not_redirect_off_site(client, operator):
         LOGIN,
         {"username": operator.username, "password": PASSWORD, "next": "https://evil.example/"},
     )
-    assert response["Location"] == "/services/"
+    assert response["Location"] == "/"  # the overview
 
 
 def test_logout_is_a_post_and_ends_the_session(client, operator):

@@ -76,3 +76,30 @@ def test_demo_amounts_respect_their_currency_precision():
     demo_data()
     for balance in Balance.objects.all():
         assert currencies.check_precision(balance.available, balance.currency) == balance.available
+
+
+def test_demo_connections_follow_the_sandbox_address_with_credentials_bound_to_it(settings):
+    from balances.connections.actions import connection_config
+    from services.models import ProviderConnection
+
+    settings.PROVIDER_SANDBOXES = True
+    settings.PROVIDER_SANDBOX_URL = "http://127.0.0.1:8123/sandbox"
+    demo_data()
+    settings.PROVIDER_SANDBOX_URL = "http://127.0.0.1:8124/sandbox"
+    demo_data()
+
+    connections = list(ProviderConnection.objects.all())
+    assert connections
+    for connection in connections:
+        assert connection.base_url == f"http://127.0.0.1:8124/sandbox/{connection.kind}"
+        # Entered again for the new address: usable there, so a sync sends them.
+        assert connection_config(connection).credentials
+
+
+def test_without_sandboxes_the_demo_has_no_connections(settings):
+    from services.models import ProviderConnection
+
+    settings.PROVIDER_SANDBOXES = False
+    settings.PROVIDER_SANDBOX_URL = ""
+    demo_data()
+    assert not ProviderConnection.objects.exists()

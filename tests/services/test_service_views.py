@@ -87,10 +87,12 @@ def test_every_service_view_for_every_role(clients, service, template, method, r
         assert _state() == before
 
 
-def test_the_home_page_leads_to_services_through_the_login(clients):
+def test_the_home_page_is_the_overview_behind_the_login(clients):
     response = clients["anonymous"].get("/", follow=True)
-    assert response.redirect_chain[-1][0] == "/accounts/login/?next=/services/"
-    assert clients["viewer"].get("/", follow=True).redirect_chain == [("/services/", 302)]
+    assert response.redirect_chain[-1][0] == "/accounts/login/?next=/"
+    response = clients["viewer"].get("/")
+    assert response.status_code == 200
+    assert "<h1>Overview</h1>" in response.content.decode()
 
 
 @pytest.mark.parametrize("role", ["viewer", "operator"])

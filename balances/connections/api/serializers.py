@@ -75,7 +75,8 @@ def _input_description() -> str:
         [
             wrap.fill(
                 f"credentials: {credentials}.  A credential left out (or empty) keeps the "
-                "stored one."
+                "stored one while the kind and base URL stay the same; changing either needs "
+                "them all again."
             ),
             wrap.fill(f"options: {options}."),
         ]

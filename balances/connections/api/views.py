@@ -9,19 +9,11 @@ from rest_framework.response import Response
 
 from balances.connections import actions
 from balances.connections.api import serializers as s
+from balances.connections.queries import connection_get
 from core.actors import Actor
 from core.api.schema import SERVICE_ID, errors
 from core.api.views import ApiView
-from core.errors import NotFound
-from services.models import ProviderConnection, Service
 from services.queries import service_get
-
-
-def _connection_or_404(service: Service) -> ProviderConnection:
-    connection = service.provider_connection_or_none
-    if connection is None:
-        raise NotFound(f"{service.public_id} has no provider connection.")
-    return connection
 
 
 class ConnectionView(ApiView):
@@ -45,14 +37,16 @@ class ConnectionView(ApiView):
     )
     def get(self, request: Request, serviceId: str) -> Response:
         service = service_get(serviceId)
-        return Response(s.ConnectionOut(_connection_or_404(service)).data)
+        return Response(s.ConnectionOut(connection_get(service)).data)
 
     @extend_schema(
         operation_id="provider_update",
         summary="Connect or reconfigure the provider",
         description="Creates the connection (201) or replaces its settings (200).  A "
-        "credential left out or empty keeps the stored value.  Saving resumes a paused "
-        "connection.",
+        "credential left out or empty keeps the stored value, as long as the kind and base URL "
+        "stay the same: stored credentials are bound to them.  A base URL must be on the "
+        "provider's documented hosts or in PROVIDER_BASE_URL_ALLOWLIST.  Saving resumes a "
+        "paused connection.",
         parameters=[SERVICE_ID],
         request=s.ConnectionIn,
         responses={200: s.ConnectionOut, 201: s.ConnectionOut, **errors(400, 404)},

@@ -2,7 +2,9 @@
 connections wired to the built-in sandboxes) and print the demo login.
 
 Safe to run at every start: existing demo data is left alone, except that the sandbox
-connections are pointed at the port the server is about to listen on.
+connections are pointed at the app's own sandboxes (``settings.PROVIDER_SANDBOX_URL``, on the
+port ``make run`` serves on), with the demo credentials entered again for that address:
+stored credentials are bound to the base URL they were entered for.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import secrets
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth.models import Group, User
@@ -24,9 +27,6 @@ from payouts.actions import payout_create, payout_pay, payout_process
 from services import actions as service_actions
 from services.fees.actions import fee_profile_create, service_fee_profile_set
 from services.models import ProviderConnection, Service
-
-# Replaced by the real sandbox address (with the server's port) at every start.
-SANDBOX_PLACEHOLDER = "http://127.0.0.1:8000/sandbox"
 
 DEMO_USERS = (("admin", "admin"), ("operator", "operator"), ("viewer", "viewer"))
 
@@ -216,30 +216,46 @@ class Command(BaseCommand):
                 )
                 for step in steps:
                     step(payout=payout, actor=actor)
-            if kind:
+            sandbox = settings.PROVIDER_SANDBOX_URL
+            if kind and sandbox:  # without the sandboxes there is nothing to connect to
                 demo = DEMO_CONNECTIONS[kind]
                 connection_save(
                     service=service,
                     kind=kind,
                     actor=actor,
-                    base_url=f"{SANDBOX_PLACEHOLDER}/{kind}",
+                    base_url=f"{sandbox}/{kind}",
                     credentials=dict(demo["credentials"]),
                     options=dict(demo.get("options", {})),
                 )
 
     def _wire_sandboxes(self, port: int) -> None:
-        """Point the demo connections at the sandboxes of the server about to start (the port
-        may differ from one start to the next).  A connection someone pointed elsewhere is
-        left alone."""
-        if not settings.PROVIDER_SANDBOXES:
+        """Point the demo connections at the app's sandboxes (their address may differ from
+        one start to the next).  A connection someone pointed elsewhere is left alone."""
+        sandbox = settings.PROVIDER_SANDBOX_URL
+        if not sandbox:
             return
-        base = f"http://127.0.0.1:{port}/sandbox"
+        if urlsplit(sandbox).port != port:
+            self.stdout.write(
+                self.style.WARNING(
+                    f"The sandboxes are expected at {sandbox}, not on port {port}: start with "
+                    f"PORT={port} (make run does) or set PROVIDER_SANDBOX_URL."
+                )
+            )
         names = [s[0] for s in DEMO_SERVICES]
-        for connection in ProviderConnection.objects.filter(service__name__in=names):
+        connections = ProviderConnection.objects.filter(service__name__in=names)
+        for connection in connections.select_related("service"):
             url = connection.base_url
-            if "/sandbox/" not in url and not url.startswith(SANDBOX_PLACEHOLDER):
+            wanted = f"{sandbox}/{connection.kind}"
+            if "/sandbox/" not in url or url == wanted or connection.kind not in DEMO_CONNECTIONS:
                 continue
-            wanted = f"{base}/{connection.kind}"
-            if url != wanted:
-                # Only the address changes: the sandbox of the same kind answers the same way.
-                ProviderConnection.objects.filter(pk=connection.pk).update(base_url=wanted)
+            # A new address needs the credentials again (they are bound to the address they
+            # were entered for): the demo ones, which the sandbox of that kind accepts.
+            connection_save(
+                service=connection.service,
+                kind=connection.kind,
+                actor=Actor.system("demo data"),
+                base_url=wanted,
+                credentials=dict(DEMO_CONNECTIONS[connection.kind]["credentials"]),
+                options=dict(connection.options or {}),
+                create_missing_balances=connection.create_missing_balances,
+            )

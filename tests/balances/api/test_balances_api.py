@@ -54,7 +54,9 @@ def test_documented_example_is_reproduced_digit_for_digit(viewer_api):
         ("USDT_TRC20", "12.5", "12.50000000"),
         ("EUR", "0", "0.00"),
         ("EUR", "-3.1", "-3.10"),
-        ("GBP", "99999999999999999999.99", "99999999999999999999.99"),  # beyond a float
+        # The largest amounts storage keeps, beyond a float's 15-17 digits.
+        ("GBP", "92233720368.54", "92233720368.54"),
+        ("USDT_TRC20", "-92233720368.54775807", "-92233720368.54775807"),
     ],
 )
 def test_amount_has_the_currency_digits_and_never_goes_through_float(

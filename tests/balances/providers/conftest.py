@@ -11,8 +11,9 @@ from tests.provider_server import ProviderServer
 
 
 @pytest.fixture
-def provider_server():
+def provider_server(allow_listed):
     with ProviderServer() as server:
+        allow_listed(server.url)
         yield server
 
 

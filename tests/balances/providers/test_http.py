@@ -40,13 +40,15 @@ def test_slow_answer_times_out_and_is_retryable(provider_server, settings, asser
     assert_no_secret(error, KEY)
 
 
-def test_connection_refused_is_unavailable_and_retryable(assert_no_secret):
+def test_connection_refused_is_unavailable_and_retryable(assert_no_secret, allow_listed):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
+    allow_listed(f"127.0.0.1:{port}")
     error = fetch_error(f"http://127.0.0.1:{port}")
     assert error.category == ErrorCategory.UNAVAILABLE
     assert error.retryable is True
+    assert error.message == http.UNREACHABLE
     assert_no_secret(error, KEY)
 
 

@@ -10,8 +10,9 @@ SYNCPAY_KEY = "sk_test_synctests123"
 
 
 @pytest.fixture
-def provider():
+def provider(allow_listed):
     with ProviderServer() as server:
+        allow_listed(server.url)
         yield server
 
 

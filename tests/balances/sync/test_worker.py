@@ -400,3 +400,55 @@ def test_payop_rate_limit_holds_across_workers(start_worker, provider, connect, 
     assert all("sync_service[" in log for log in logs)  # both processes took part
     # Some runs found no slot and were postponed through the broker, not failed.
     assert any("after rate_limited" in log for log in logs)
+
+
+# --- f. an unexpected exception never leaves a run stuck ------------------------------------
+# The fault is injected in the worker process by a settings module of its own
+# (fault_settings.py), once: the run fails as "internal", the lock is released, and the next
+# sync of the service runs at once on the same worker.
+
+HUGE_NUMBER_BODY = (
+    '{"success": true, "account_id": "org_test", "balances": [{"currency": "USD", '
+    '"available_balance": 1e999999999999999999999, "pending_balance": "0.00"}]}'
+)
+
+
+@pytest.mark.parametrize(
+    ("fault", "first_body", "exception"),
+    [
+        # A number no decimal context holds, decoded the way it used to be.
+        ("fetch", HUGE_NUMBER_BODY, "InvalidOperation"),
+        # The database connection dies in the middle of the apply transaction.
+        ("apply", syncpay_body(("USD", "300.00", "0.00")), "OperationalError"),
+    ],
+)
+def test_an_unexpected_exception_on_a_worker_fails_the_run_and_frees_the_service(
+    start_worker, provider, connect, operator, fault, first_body, exception
+):
+    from balances import locks
+
+    provider.reply(SYNCPAY_PATH, Reply(first_body), Reply(syncpay_body(("USD", "300.00", "0.00"))))
+    service = syncpay_service(operator, connect, provider.url, f"Faulty {fault}", USD="100.00")
+    worker = start_worker(
+        settings_module="tests.balances.sync.fault_settings", SYNC_TEST_FAULT=fault
+    )
+
+    run = sync_request(service=service, trigger=SyncRun.Trigger.BUTTON, user=operator)
+    run = wait_until(run_ended(run.public_id), timeout=15, what="the run to end", workers=[worker])
+
+    assert (run.status, run.error_category) == ("failed", "internal"), run.error_message
+    assert exception in run.error_message
+    assert Balance.objects.get(service=service, currency="USD").available == D("100.00")
+    assert not BalanceChange.objects.filter(sync_run=run).exists()
+    token = locks.acquire(locks.service_lock_name(service.pk), 5)  # the worker's Redis
+    assert token is not None, "the service's lock was left held"
+    locks.release(locks.service_lock_name(service.pk), token)
+
+    # Not "sync_already_running": the next sync starts at once and succeeds.
+    again = sync_request(service=service, trigger=SyncRun.Trigger.BUTTON, user=operator)
+    again = wait_until(
+        run_ended(again.public_id), timeout=15, what="the next run to end", workers=[worker]
+    )
+    assert again.status == SyncRun.Status.SUCCEEDED, again.error_message
+    assert Balance.objects.get(service=service, currency="USD").available == D("300.00")
+    assert f"sync run={run.public_id} failed" in worker.log_text()  # logged, with a traceback

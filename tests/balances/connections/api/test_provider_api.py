@@ -17,7 +17,8 @@ def url(service) -> str:
     return f"/api/v1/services/{service.public_id}/provider"
 
 
-def test_put_creates_the_connection_201_without_echoing_credentials(admin_api, service):
+def test_put_creates_the_connection_201_without_echoing_credentials(admin_api, service, settings):
+    settings.PROVIDER_BASE_URL_ALLOWLIST = ["finix.example.test"]
     response = send(
         admin_api,
         "put",
