@@ -310,7 +310,7 @@ def rule_update(
             changes={"before": before, "after": after},
         )
     new_scope = (locked.currency, locked.service_id, locked.kind)
-    _lock_scope(old_scope[:2], new_scope[:2])  # type: ignore[arg-type]
+    _lock_scope(old_scope[:2], new_scope[:2])
     if new_scope != old_scope:
         _resolve_rule_alerts(locked, reason=evaluate.RULE_CHANGED, now=now)
         evaluate.reconcile_scope(
@@ -344,7 +344,7 @@ def rule_delete(*, rule: AlertRule, actor: Actor) -> None:
     )
     now = timezone.now()
     scope = (locked.currency, locked.service_id, locked.kind)
-    _lock_scope(scope[:2])  # type: ignore[arg-type]
+    _lock_scope(scope[:2])
     _resolve_rule_alerts(locked, reason=evaluate.RULE_GONE, now=now)
     audit(
         actor=actor,

@@ -275,9 +275,12 @@ def apply(changes: list[Change], *, now: datetime) -> tuple[int, int]:
                 reason=change.reason,
                 now=now,
             )
-        elif change.rule is not None and change.state is not None:
-            if open_alert(rule=change.rule, state=change.state, value=change.value, now=now):
-                opened += 1
+        elif (
+            change.rule is not None
+            and change.state is not None
+            and open_alert(rule=change.rule, state=change.state, value=change.value, now=now)
+        ):
+            opened += 1
     return opened, resolved
 
 
@@ -505,5 +508,9 @@ def _balance_deleted(event: events.BalanceChanged) -> None:
 
 def on_sync_finished(event: events.SyncFinished) -> None:
     """A run ended (its changes, its connection's failure count and pause are written, in this
-    transaction): evaluate the service's balances for every kind."""
-    reconcile_scope(service_id=event.service_id, now=event.at)
+    transaction).  A successful run holds the locks of the service's balance rows: evaluate
+    them for every kind.  A failed one holds none, and changed no figure: only the sync kinds,
+    which nothing but the sync writes (an amount read here could be older than an alert that
+    a concurrent edit just committed)."""
+    kinds = ALL_KINDS if event.status == "succeeded" else TIME_BASED
+    reconcile_scope(service_id=event.service_id, kinds=kinds, now=event.at)

@@ -14,6 +14,7 @@ from alerts.actions import MAX_EMAILS, NOTE_MAX_LENGTH
 from alerts.models import Alert, AlertRule, Kind
 from core.money.fields import AMOUNT_MAX_INPUT_LENGTH, AmountInField
 
+
 class TextField(serializers.CharField):
     """A string, and only a string: 12 or true is not a note."""
 

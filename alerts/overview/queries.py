@@ -22,6 +22,7 @@ from alerts.models import AMOUNT_KINDS, Alert
 from balances.models import Balance, SyncRun
 from balances.providers.base import provider_label
 from core.money import currencies
+from core.money.dbfields import AmountSum
 from payouts.models import Payout
 from services.models import ProviderConnection, Service
 
@@ -65,10 +66,11 @@ def _currency_name(code: str) -> str:
 
 def _sums() -> dict[str, Sum | Count]:
     return {
-        "sum_available": Sum("available"),
-        "sum_pending": Sum("pending"),
-        "sum_reserved": Sum("reserved"),
-        "sum_held": Sum("held"),
+        # Exact past 64 bits of 10^-8 units on SQLite too, where SUM would overflow.
+        "sum_available": AmountSum("available"),
+        "sum_pending": AmountSum("pending"),
+        "sum_reserved": AmountSum("reserved"),
+        "sum_held": AmountSum("held"),
         "service_count": Count("service_id", distinct=True),
     }
 

@@ -74,7 +74,7 @@ class CurrencyPlan:
         if self.below_holds:
             data["belowHolds"] = dict(self.below_holds)
         if self.extras:
-            data["providerFigures"] = _jsonable(self.extras)
+            data["providerFigures"] = _jsonable(self.extras, self.currency)
         return data
 
 
@@ -123,13 +123,15 @@ def _plain(value: Decimal, currency: str) -> str:
         return format(value.normalize(), "f")  # never "1E+2" or "0E-8"
 
 
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: Any, currency: str = "") -> Any:
+    """JSON-ready; a Decimal as plain digits (never "0E-8"), with ``currency``'s digits for
+    one currency's figures."""
     if isinstance(value, Decimal):
-        return format(value, "f")  # digit for digit, never "0E-8"
+        return _plain(value, currency) if currency else format(value, "f")
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): _jsonable(v, currency) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [_jsonable(v, currency) for v in value]
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)

@@ -16,6 +16,10 @@ One rule to remember: next to an ``F()`` of an amount, a Python amount must say 
 (``F("held") + amount_value(x)``), or it would be read as a number of storage units.  For the
 same reason an expression that combines two amounts (``F("amount") + F("fee")``) needs
 ``output_field=AmountField()`` to come back as a ``Decimal`` rather than storage units.
+
+Totals: ``Sum`` of an amount is exact on both databases, but SQLite sums integers in 64 bits
+and raises "integer overflow" beyond; :class:`AmountSum` is exact past that on SQLite too
+(PostgreSQL's ``SUM`` of a bigint is a numeric already).
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from typing import Any
 from django import forms
 from django.core import exceptions, validators
 from django.db import models
-from django.db.models import Value
+from django.db.models import Sum, Value
+from django.db.models.expressions import Combinable
 
 from core.money import currencies
 
@@ -83,9 +88,10 @@ def to_units(value: object) -> int:
     return -units if sign else units
 
 
-def from_units(units: int | Decimal) -> Decimal:
-    """Storage units (an ``int``, or the ``numeric`` PostgreSQL returns for ``SUM`` of a
-    bigint) as the amount, with 8 places: 1250000000 -> Decimal("12.50000000")."""
+def from_units(units: int | Decimal | str) -> Decimal:
+    """Storage units (an ``int``; the ``numeric`` PostgreSQL returns for ``SUM`` of a bigint;
+    the digits SQLite's ``amount_sum`` returns past 64 bits) as the amount, with 8 places:
+    1250000000 -> Decimal("12.50000000")."""
     value = units if isinstance(units, Decimal) else Decimal(int(units))
     amount = value.scaleb(-PLACES)
     exponent = amount.as_tuple().exponent
@@ -98,6 +104,9 @@ class AmountField(models.BigIntegerField):
     """An amount in a ``bigint`` column of 10^-8 units; a ``Decimal`` in Python."""
 
     description = "An exact amount (stored as a 64-bit integer of 10^-8 units)"
+    # For django-stubs: a Decimal in Python, whatever the column holds.
+    _pyi_private_set_type: Decimal | int | str | Combinable  # type: ignore[assignment]
+    _pyi_private_get_type: Decimal  # type: ignore[assignment]
 
     def get_prep_value(self, value: Any) -> Any:
         if value is None or hasattr(value, "resolve_expression"):
@@ -126,7 +135,7 @@ class AmountField(models.BigIntegerField):
         # The storage bound in the currency's unit, not IntegerField's bound in storage units.
         return [
             *self.default_validators,
-            *self._validators,
+            *self._validators,  # type: ignore[attr-defined]
             validators.MinValueValidator(-currencies.MAX_ABS_AMOUNT),
             validators.MaxValueValidator(currencies.MAX_ABS_AMOUNT),
         ]
@@ -146,3 +155,34 @@ def amount_value(value: Decimal | int | str) -> Value:
     """A Python amount inside a database expression next to an amount column:
     ``F("held") + amount_value(x)`` adds x, where a bare ``x`` would add x storage units."""
     return Value(value, output_field=AmountField())
+
+
+class AmountSum(Sum):
+    """``Sum`` of amounts, exact whatever the total: on SQLite through ``amount_sum`` (below),
+    which adds Python integers and returns digits past 64 bits, where SQLite's ``SUM`` would
+    raise "integer overflow"."""
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return self.as_sql(compiler, connection, function="amount_sum", **extra_context)
+
+
+class _ExactSum:
+    """SQLite aggregate ``amount_sum(units)``: NULL for no values, like ``SUM``."""
+
+    def __init__(self) -> None:
+        self.total: int | None = None
+
+    def step(self, value: int | None) -> None:
+        if value is not None:
+            self.total = (self.total or 0) + int(value)
+
+    def finalize(self) -> int | str | None:
+        if self.total is None or -(2**63) <= self.total < 2**63:
+            return self.total
+        return str(self.total)  # SQLite integers are 64-bit; the digits are exact
+
+
+def register_sqlite_functions(sender: Any, connection: Any, **kwargs: Any) -> None:
+    """``connection_created`` receiver (core/apps.py): teach SQLite ``amount_sum``."""
+    if connection.vendor == "sqlite":
+        connection.connection.create_aggregate("amount_sum", 1, _ExactSum)

@@ -39,7 +39,7 @@ def drop(service, amount, actor):
         ({"kind": "available_below"}, "threshold"),  # required
         ({"kind": "available_below", "threshold": "10.001"}, "threshold"),  # too precise
         ({"kind": "available_below", "threshold": "1e3"}, "threshold"),  # exponent
-        ({"kind": "available_below", "threshold": "١٠"}, "threshold"),  # non-ASCII digits
+        ({"kind": "available_below", "threshold": "\u0661\u0660"}, "threshold"),  # non-ASCII digits
         ({"kind": "available_below", "threshold": "9" * 40}, "threshold"),  # huge
         ({"kind": "available_below", "threshold": "1", "stale_minutes": 5}, "stale_minutes"),
         ({"kind": "stale"}, "stale_minutes"),
@@ -67,7 +67,11 @@ def test_invalid_rules_are_refused_naming_the_field(db, admin_actor, fields, fie
 def test_an_unknown_currency_is_refused(db, admin_actor):
     with pytest.raises(ValidationFailed) as caught:
         actions.rule_create(
-            service=None, currency="XXX_NOPE", kind="available_below", threshold="1", actor=admin_actor
+            service=None,
+            currency="XXX_NOPE",
+            kind="available_below",
+            threshold="1",
+            actor=admin_actor,
         )
     assert caught.value.field == "currency"
 
@@ -99,9 +103,11 @@ def test_rule_changes_are_audited(db, make_rule, admin_actor):
     rule = make_rule()
     actions.rule_update(rule=rule, actor=admin_actor, emails=["ops@example.com"])
     actions.rule_delete(rule=rule, actor=admin_actor)
-    assert list(
-        AuditEntry.objects.order_by("id").values_list("action", flat=True)
-    ) == ["alert_rule_created", "alert_rule_changed", "alert_rule_deleted"]
+    assert list(AuditEntry.objects.order_by("id").values_list("action", flat=True)) == [
+        "alert_rule_created",
+        "alert_rule_changed",
+        "alert_rule_deleted",
+    ]
 
 
 # --- acknowledging --------------------------------------------------------------------------

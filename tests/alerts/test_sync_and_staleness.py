@@ -107,9 +107,7 @@ def test_a_paused_schedule_counts_as_failing_whatever_the_count(connected, make_
     assert alert.opened_value == "1"
 
 
-def test_staleness_opens_through_the_periodic_task_and_a_sync_resolves_it(
-    connected, make_rule
-):
+def test_staleness_opens_through_the_periodic_task_and_a_sync_resolves_it(connected, make_rule):
     service, connection = connected
     make_rule(currency="EUR", kind="stale", stale_minutes=30)
     assert tasks.check_alerts.delay().get() == [0, 0]  # confirmed just now
@@ -128,9 +126,7 @@ def test_staleness_opens_through_the_periodic_task_and_a_sync_resolves_it(
     assert (alert.status, alert.resolved_value) == ("resolved", "0")
 
 
-def test_the_periodic_task_resolves_when_the_staleness_ended_without_an_event(
-    connected, make_rule
-):
+def test_the_periodic_task_resolves_when_the_staleness_ended_without_an_event(connected, make_rule):
     service, _connection = connected
     make_rule(currency="EUR", kind="stale", stale_minutes=30)
     Balance.objects.filter(service=service).update(
@@ -180,3 +176,24 @@ def test_the_check_is_in_the_beat_schedule(settings):
     entry = settings.CELERY_BEAT_SCHEDULE["check-alerts"]
     assert entry["task"] == "alerts.tasks.check_alerts"
     assert entry["schedule"] == float(settings.ALERTS_CHECK_SECONDS)
+
+
+def test_a_failed_run_evaluates_only_the_sync_kinds(connected, make_rule, operator_actor):
+    """A failed run locks no balance row and changes no figure: it must not judge amounts it
+    may read older than an alert a concurrent edit has just committed."""
+    from balances import actions as balance_actions
+
+    service, _connection = connected
+    make_rule(currency="EUR", threshold="100.00")
+    balance_actions.balance_update(
+        service=service,
+        currency="EUR",
+        amount="10.00",
+        expected_version=None,
+        actor=operator_actor,
+        reason="t",
+    )
+    # As an amount read before that edit committed would look:
+    Balance.objects.filter(service=service, currency="EUR").update(available=D("500.00"))
+    run_fail(run=new_run(service), category="timeout", message="slow")
+    assert Alert.objects.get().status == "open"

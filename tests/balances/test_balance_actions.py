@@ -232,7 +232,7 @@ def test_stale_update_is_refused_and_overwrites_nothing(service, actor, eur_bala
     assert "Nothing was overwritten" in exc.value.message
     assert exc.value.current.available == Decimal("200")
     assert exc.value.current.version == 2
-    assert exc.value.details == {"currentVersion": 2, "currentAmount": "200.00000000"}
+    assert exc.value.details == {"currentVersion": 2, "currentAmount": "200.00"}
     eur_balance.refresh_from_db()
     assert eur_balance.available == Decimal("200")
     assert eur_balance.version == 2

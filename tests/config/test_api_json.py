@@ -27,7 +27,9 @@ def parse(text: str):
         (Decimal("8400.00"), b"8400.00"),
         (Decimal("12500.75"), b"12500.75"),
         (Decimal("5000"), b"5000"),
-        (Decimal("0.00000001"), b"1E-8"),  # valid JSON; API amounts are pre-formatted
+        (Decimal("0.00000001"), b"0.00000001"),  # never "1E-8"
+        (Decimal("0E-8"), b"0.00000000"),  # never "0E-8"
+        (Decimal("1E+3"), b"1000"),
         (Decimal("99999999999999999999.99"), b"99999999999999999999.99"),
     ],
 )

@@ -157,3 +157,47 @@ def test_the_api_serves_the_documented_balances_shape(embedded):
         f'{{"serviceId": "{kuwait["serviceId"]}", "balances": [{{"currency": "KWD", "amount": 14990.125'
     )
     assert '"currency": "USD", "amount": -120.00' in body
+
+
+def test_amounts_keep_every_digit_and_oversized_ones_are_a_400_on_sqlite(embedded):
+    """SQLite's NUMERIC kept 15 significant digits (12345678901.12345678 came back as
+    12345678901.12350000), and took 99999999999999999999 EUR only for every page of the
+    service to answer 500 afterwards.  Amounts are integers of 10^-8 units now."""
+    headers = {"Authorization": f"Bearer {embedded['token']}"}
+    api = httpx.Client(base_url=f"{embedded['base']}/api/v1", headers=headers, timeout=30)
+    services = api.get("/services", params={"search": "London Subscriptions"}).json()
+    sid = next(s for s in services["results"] if s["name"] == "London Subscriptions")["serviceId"]
+
+    created = api.post(
+        f"/services/{sid}/balances",
+        json={"currency": "USDT_TRC20", "amount": "12345678901.12345678"},
+    )
+    assert created.status_code == 201, created.text
+    listed = api.get(f"/services/{sid}/balances").text
+    assert '"currency": "USDT_TRC20", "amount": 12345678901.12345678,' in listed
+    assert "E-" not in listed
+
+    refused = api.post(
+        f"/services/{sid}/balances", json={"currency": "EUR", "amount": "99999999999999999999"}
+    )
+    assert refused.status_code == 400, refused.text
+    assert "amount" in refused.json()["error"]["details"]
+    assert (
+        api.post(
+            f"/services/{sid}/balances", json={"currency": "EUR", "amount": "1.00"}
+        ).status_code
+        == 201
+    )
+    edited = api.patch(
+        f"/services/{sid}/balances/EUR", json={"amount": "99999999999999999999", "reason": "x"}
+    )
+    assert edited.status_code == 400, edited.text
+    assert "amount" in edited.json()["error"]["details"]
+
+    client = _login(embedded, "operator")
+    page = client.get(f"/services/{sid}/balances/")
+    assert page.status_code == 200
+    assert "12,345,678,901.12345678" in page.text
+    for path in ("", "balances/history/", "balances/EUR/history/", "payouts/"):
+        assert client.get(f"/services/{sid}/{path}").status_code == 200, path
+    assert api.get(f"/services/{sid}/balances/EUR").json()["amount"] == 1

@@ -15,17 +15,24 @@ from decimal import ROUND_DOWN, Decimal
 import pytest
 from django.db import IntegrityError, connections, transaction
 from django.db.migrations.executor import MigrationExecutor
-from django.db.models import ExpressionWrapper, F, Sum
+from django.db.models import ExpressionWrapper, F, Q, Sum
 from django.test import Client
 
 from balances.actions.payout import balance_debit_for_payout, balance_hold_for_payout
 from balances.models import Balance, BalanceChange
 from balances.providers.base import ProviderError, check_amount, decimal_from_string
-from balances.sync.plan import CurrencyPlan, Figures
+from balances.sync.plan import CurrencyPlan, Figures, Plan
 from core.actors import Actor
 from core.errors import Unprocessable
 from core.money import currencies
-from core.money.dbfields import AmountField, AmountNotStorable, amount_value, from_units, to_units
+from core.money.dbfields import (
+    AmountField,
+    AmountNotStorable,
+    AmountSum,
+    amount_value,
+    from_units,
+    to_units,
+)
 from core.money.unit_migration import AmountsBeyondStorage
 from payouts import actions as payout_actions
 from payouts.models import Payout
@@ -165,6 +172,10 @@ def test_provider_amounts_have_the_same_bound():
         assert caught.value.category == "bad_response"
 
 
+def plan_result_provider(extras):
+    return Plan(entries=(), snapshot_extras=extras).as_result(taken_at="now")["provider"]
+
+
 def test_sync_results_write_amounts_without_an_exponent():
     zero = D("0E-8")
     plan = CurrencyPlan(
@@ -176,7 +187,11 @@ def test_sync_results_write_amounts_without_an_exponent():
     )
     data = plan.as_dict()
     assert data["available"] == {"old": "0.00000000", "new": "100.00000000"}
-    assert data["providerFigures"] == {"posted": "0.00000000", "total": "100"}
+    assert data["providerFigures"] == {"posted": "0.00000000", "total": "100.00000000"}
+    assert plan_result_provider({"rate": D("1E+2"), "fee": D("0E-8")}) == {
+        "rate": "100",
+        "fee": "0.00000000",
+    }
 
 
 # --- round trips of the extremes ----------------------------------------------------------
@@ -251,6 +266,26 @@ def test_sums_are_exact(alias, usdt_balances):
     assert without_top == -MAX + D("12345678901.12345679")
     assert edges == 0
     assert isinstance(without_top, Decimal) and isinstance(edges, Decimal)
+
+
+@BOTH
+def test_totals_beyond_64_bits_are_exact_with_amount_sum(alias):
+    for i in range(3):
+        service = Service.objects.using(alias).create(name=f"Big {i}", country="DE")
+        Balance.objects.using(alias).create(
+            service=service, currency="USDT_TRC20", available=MAX, held=MAX
+        )
+    qs = Balance.objects.using(alias).filter(currency="USDT_TRC20")
+
+    totals = qs.aggregate(
+        total=AmountSum("available"),
+        free=AmountSum(F("available") - F("held"), output_field=AmountField()),
+        negative=AmountSum("available", filter=Q(available__lt=0)),
+    )
+
+    assert totals == {"total": 3 * MAX, "free": D(0), "negative": None}
+    by_currency = qs.values("currency").annotate(total=AmountSum("held")).get()
+    assert by_currency["total"] == 3 * MAX
 
 
 @BOTH

@@ -97,8 +97,9 @@ def test_the_detail_page_costs_the_same_queries_whatever_the_deliveries(
     admin.get("/webhooks/")  # the session's first use
     # 1 the session, 2 the user, 3 the user's permissions, 4 its groups' permissions,
     # 5 the webhook, 6 the count of its deliveries, 7 the page of deliveries with their events,
-    # 8 their attempts, 9 the user's groups (the top bar)
-    with django_assert_num_queries(9):
+    # 8 their attempts, 9 the user's groups (the top bar), 10 the open alerts (the
+    # navigation's count)
+    with django_assert_num_queries(10):
         response = admin.get(f"/webhooks/{webhook.public_id}/")
     assert response.content.decode().count('class="card delivery"') == 4
 
