@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from core.money import currencies
 from core.money.dbfields import AmountField
 from services.models import new_public_id
 
@@ -81,7 +82,8 @@ class Payout(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.public_id} {self.amount} {self.currency} ({self.status})"
+        amount = currencies.plain_amount(self.amount, self.currency)  # never "1E-8"
+        return f"{self.public_id} {amount} {self.currency} ({self.status})"
 
     @property
     def is_open(self) -> bool:

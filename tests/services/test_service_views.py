@@ -204,8 +204,8 @@ def test_the_list_costs_the_same_queries_for_1_or_25_services(
         BalanceFactory(service=service, currency="EUR")
     # 1 session, 2 user, 3 user permissions, 4 group permissions, 5 count for the paginator,
     # 6 the page of services with balance count, last change, last sync run and connection,
-    # 7 the user's groups in the top bar.
-    with django_assert_num_queries(7):
+    # 7 the user's groups in the top bar, 8 the open alerts count in the navigation.
+    with django_assert_num_queries(8):
         response = viewer_client.get("/services/")
     assert len(rows(response)) == count
 
