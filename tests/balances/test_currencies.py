@@ -134,7 +134,7 @@ def test_non_amounts_are_refused_with_a_reason(raw, fragment):
     ("value", "code", "shown"),
     [
         (Decimal("12500.75"), "EUR", "12,500.75"),
-        # As read back from the database: DecimalField(28, 8) carries 8 places.
+        # As read back from the database: an AmountField gives 8 places.
         (Decimal("12500.75000000"), "EUR", "12,500.75"),
         (Decimal("8400"), "USD", "8,400.00"),
         (Decimal("5000"), "JPY", "5,000"),

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from decimal import ROUND_DOWN, Decimal
 
 import pytest
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.db.models import ExpressionWrapper, F, Q, Sum
 from django.test import Client
@@ -99,6 +99,7 @@ def on_database(alias):
     # swapping the default now sends this test's queries into SQLite's open transaction.
     assert connections["default"].in_atomic_block and connections[alias].in_atomic_block
     with default_connection(alias):
+        assert connection.vendor == ("postgresql" if alias == "default" else "sqlite")
         yield alias
 
 
@@ -533,7 +534,7 @@ def usdt_world(on_database):
 
 
 @BOTH
-def test_holds_fees_and_payouts_are_exact_at_the_bound(usdt_world):
+def test_holds_fees_and_payouts_are_exact_at_the_bound(usdt_world, alias):
     service, balance = usdt_world
     unit = D("0.00000001")
 
@@ -546,6 +547,8 @@ def test_holds_fees_and_payouts_are_exact_at_the_bound(usdt_world):
     )
 
     assert (payout.amount, payout.fee, payout.total) == (MAX - unit, unit, MAX)
+    # Written where the test says: the alias named explicitly has the row.
+    assert Payout.objects.using(alias).get(pk=payout.pk).total == MAX
     balance.refresh_from_db()
     assert (balance.held, balance.available_for_payout) == (MAX, D(0))
     with pytest.raises(Unprocessable) as refused:
