@@ -3,7 +3,7 @@
 functions):
 
 * apps form layers, each importing only the ones below it:
-  core <- services <- balances <- payouts <- alerts <- webhooks (config and the tests see
+  core <- services <- approvals <- balances <- payouts <- alerts <- webhooks (config and the tests see
   everything);
 * provider adapters and the sandbox import no models, no ``services`` and nothing from
   ``django.db``;
@@ -20,7 +20,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = ["core", "services", "balances", "payouts", "alerts", "webhooks"]
+LAYERS = ["core", "services", "approvals", "balances", "payouts", "alerts", "webhooks"]
 # Code that must stay free of the database and of the apps that own models.
 PURE = ("balances.providers", "balances.sandbox")
 PURE_FORBIDDEN = ("services", "payouts", "django.db", "balances.models", "core.actors")

@@ -86,7 +86,7 @@ def alert_detail(request: HttpRequest, alert_id: str) -> HttpResponse:
             try:
                 actions.alert_acknowledge(
                     alert=alert,
-                    actor=Actor.for_user(request.user),
+                    actor=Actor.for_request(request),
                     note=form.cleaned_data["note"],
                 )
             except DomainError as exc:
@@ -145,10 +145,10 @@ def _save_rule(
         service = _rule_service(form)
         if rule is None:
             return actions.rule_create(
-                service=service, actor=Actor.for_user(request.user), **form.action_kwargs()
+                service=service, actor=Actor.for_request(request), **form.action_kwargs()
             )
         return actions.rule_update(
-            rule=rule, service=service, actor=Actor.for_user(request.user), **form.action_kwargs()
+            rule=rule, service=service, actor=Actor.for_request(request), **form.action_kwargs()
         )
     except NotFound:
         form.add_error("service", "That service no longer exists.")
@@ -207,7 +207,7 @@ def rule_delete(request: HttpRequest, rule_id: str) -> HttpResponse:
     deletes."""
     rule = queries.rule_get(rule_id)
     if request.method == "POST":
-        actions.rule_delete(rule=rule, actor=Actor.for_user(request.user))
+        actions.rule_delete(rule=rule, actor=Actor.for_request(request))
         messages.success(request, f"Alert rule {rule.public_id} deleted; its alerts are kept.")
         return redirect("alert_rules:list")
     unresolved = rule.alerts.filter(status__in=Alert.UNRESOLVED).count()

@@ -96,6 +96,9 @@ class BalanceChange(models.Model):
         DELETED = "deleted", "Deleted"
         SYNCED = "synced", "Synchronised"
         PAYOUT = "payout", "Payout"
+        # An operator's decision on a sync held for review (BalanceReview): "accept the
+        # provider's value" changes the figures; "keep the manual value" records the choice.
+        REVIEWED = "reviewed", "Review decided"
 
     service = models.ForeignKey(
         "services.Service", on_delete=models.CASCADE, related_name="balance_changes"
@@ -124,6 +127,13 @@ class BalanceChange(models.Model):
         null=True, blank=True, help_text="Balance version after the change."
     )
     reason = models.TextField(blank=True)
+    # A change applied by approving a request (four eyes): who approved it and which request.
+    # The requester is the actor above.
+    approved_by_label = models.CharField(max_length=150, blank=True)
+    approved_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approval_public_id = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
@@ -256,3 +266,66 @@ class SyncRun(models.Model):
                 "abandoned": "Abandoned",
                 "internal": "Internal error",  # balances/sync/failures.py
             }.get(self.error_category, self.error_category.replace("_", " ").capitalize())
+
+
+class BalanceReview(models.Model):
+    """A sync that would have overwritten a value set by hand inside the protection window
+    (``SYNC_PROTECTION_HOURS``) and was held back for an operator to decide.
+
+    At most one open review per balance; a later sync refreshes the provider's figures of
+    the open review.  ``accept_provider`` applies the provider's figures, ``keep_manual``
+    keeps the hand-set value (protected until the window ends or the provider agrees);
+    ``cleared`` means the question went away by itself (the provider came to agree, the
+    window ended, or the balance was edited or deleted)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Waiting for review"
+        ACCEPTED = "accept_provider", "Provider value accepted"
+        KEPT = "keep_manual", "Manual value kept"
+        CLEARED = "cleared", "No longer needed"
+
+    balance = models.ForeignKey(
+        Balance, null=True, blank=True, on_delete=models.SET_NULL, related_name="reviews"
+    )
+    service = models.ForeignKey(
+        "services.Service", on_delete=models.CASCADE, related_name="balance_reviews"
+    )
+    currency = models.CharField(max_length=16)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    # The balance as the operator left it (version included) and what the provider reports.
+    manual_available = AmountField()
+    manual_version = models.PositiveIntegerField()
+    manual_set_at = models.DateTimeField()
+    manual_set_by_label = models.CharField(max_length=150, blank=True)
+    provider_available = AmountField()
+    provider_pending = AmountField(null=True, blank=True)
+    provider_reserved = AmountField(null=True, blank=True)
+    sync_run = models.ForeignKey(
+        SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="reviews"
+    )
+    opened_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by_label = models.CharField(max_length=150, blank=True)
+    decided_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["balance"],
+                condition=Q(status="open"),
+                name="balance_review_one_open",
+            ),
+        ]
+        indexes = [models.Index(fields=["service", "status"], name="balance_review_svc_idx")]
+
+    def __str__(self) -> str:
+        return f"Review of {self.currency} of service #{self.service_id} ({self.status})"
+
+    @property
+    def difference(self) -> Decimal:
+        """Provider's value minus the manual one."""
+        return self.provider_available - self.manual_available

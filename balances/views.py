@@ -48,7 +48,7 @@ def balance_add(request: HttpRequest, service_id: str) -> HttpResponse:
                 service=service,
                 currency=form.cleaned_data["currency"],
                 amount=form.cleaned_data["amount"],
-                actor=Actor.for_user(request.user),
+                actor=Actor.for_request(request),
                 reason="Opening amount",
             )
         except DomainError as exc:
@@ -84,7 +84,7 @@ def balance_edit(request: HttpRequest, service_id: str, currency: str) -> HttpRe
                 currency=balance.currency,
                 amount=form.cleaned_data["amount"],
                 expected_version=form.cleaned_data["version"],
-                actor=Actor.for_user(request.user),
+                actor=Actor.for_request(request),
                 reason=form.cleaned_data["reason"],
             )
         except StaleVersion as exc:
@@ -128,7 +128,7 @@ def balance_delete(request: HttpRequest, service_id: str, currency: str) -> Http
                     service=service,
                     currency=balance.currency,
                     expected_version=form.cleaned_data["version"],
-                    actor=Actor.for_user(request.user),
+                    actor=Actor.for_request(request),
                     reason=form.cleaned_data.get("reason", ""),
                 )
             except NotFound:

@@ -22,10 +22,20 @@ class Actor:
     user: Any = None  # a User for ActorType.USER
     sync_run: Any = None  # a SyncRun for ActorType.SYNC
     payout_public_id: str = ""
+    # How a user acted: "session" (pages, the browsable API) or "key:<prefix>" (an API key).
+    # Kept in the audit log; never a secret (a key's prefix is shown on the API keys page).
+    via: str = ""
 
     @classmethod
-    def for_user(cls, user: Any) -> Actor:
-        return cls(type=ActorType.USER, label=user.get_username(), user=user)
+    def for_user(cls, user: Any, via: str = "") -> Actor:
+        return cls(type=ActorType.USER, label=user.get_username(), user=user, via=via)
+
+    @classmethod
+    def for_request(cls, request: Any) -> Actor:
+        """The signed-in user of a page or API request, with the API key or session used."""
+        key = getattr(request, "auth", None)
+        prefix = getattr(key, "prefix", "")
+        return cls.for_user(request.user, via=f"key:{prefix}" if prefix else "session")
 
     @classmethod
     def for_sync(cls, run: Any) -> Actor:

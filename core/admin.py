@@ -48,7 +48,7 @@ class ActionAdmin(admin.ModelAdmin):
     """
 
     def actor(self, request: HttpRequest) -> Actor:
-        return Actor.for_user(request.user)
+        return Actor.for_request(request)
 
     def deletion_blockers(self, obj: Any) -> list[str]:
         """Why the action would refuse to delete ``obj`` (empty when it would not)."""

@@ -110,7 +110,7 @@ def payout_add(request: HttpRequest, service_id: str) -> HttpResponse:
                     idempotency_key=form.cleaned_data["idempotency_key"] or None,
                     # Refused if the fee moved since it was shown (a rule edited meanwhile).
                     expected_fee=preview.fee,
-                    actor=Actor.for_user(request.user),
+                    actor=Actor.for_request(request),
                 )
             except DomainError as exc:
                 add_domain_error(form, exc)
@@ -202,7 +202,7 @@ def payout_action(request: HttpRequest, service_id: str, payout_id: str, verb: s
             payout = actions.payout_transition(
                 payout=payout,
                 to_status=actions.ACTIONS[verb],
-                actor=Actor.for_user(request.user),
+                actor=Actor.for_request(request),
                 reason=form.cleaned_data["reason"],
                 expected_version=form.cleaned_data["version"],
             )

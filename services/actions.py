@@ -22,14 +22,24 @@ def audit(
     service: Service | None = None,
     fee_profile: Any = None,
     changes: dict[str, Any] | None = None,
+    object_type: str = "",
+    object_id: str = "",
+    reason: str = "",
 ) -> AuditEntry:
+    """One append-only audit entry: who (``actor``, with the session or API key used) did
+    ``action`` to which object, ``changes`` as ``{"field": [old, new]}`` (JSON-ready values:
+    amounts as exact strings) or ``{"field": value}``, and the reason given."""
     return AuditEntry.objects.create(
         service=service,
         fee_profile=fee_profile,
         subject=subject[:200],
-        action=action,
+        object_type=object_type[:32],
+        object_id=object_id[:64],
+        action=action[:32],
         actor_label=actor.label[:150],
         actor_user=actor.user,
+        via=actor.via[:32],
+        reason=reason,
         changes=changes or {},
     )
 

@@ -227,17 +227,28 @@ class AuditEntry(models.Model):
     subject = models.CharField(
         max_length=200, help_text="What changed, e.g. 'srv_x' or 'fee profile Standard'."
     )
+    # The kind of object and its public id (or key), for the system-wide audit log's filters:
+    # "service", "connection", "fee_profile", "fee_rule", "balance", "payout", "api_key",
+    # "alert_rule", "approval", "approval_policy", "webhook", ...
+    object_type = models.CharField(max_length=32, blank=True, db_index=True)
+    object_id = models.CharField(max_length=64, blank=True)
     action = models.CharField(max_length=32)
     actor_label = models.CharField(max_length=150)
     actor_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # "session", "key:<prefix>" (core.actors.Actor.via) or empty for the system.
+    via = models.CharField(max_length=32, blank=True)
+    reason = models.TextField(blank=True)
     changes = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "audit entries"
+        indexes = [
+            models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.action} {self.subject} by {self.actor_label}"

@@ -72,7 +72,7 @@ def _service_form_page(request: HttpRequest, service: Service | None) -> HttpRes
         initial = {"name": service.name, "country": service.country, "status": service.status}
     form = ServiceForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        actor = Actor.for_user(request.user)
+        actor = Actor.for_request(request)
         try:
             if service is None:
                 saved = actions.service_create(actor=actor, **form.cleaned_data)
@@ -96,7 +96,7 @@ def service_delete(request: HttpRequest, service_id: str) -> HttpResponse:
     blockers = actions.deletion_blockers(service)
     if request.method == "POST" and not blockers:
         try:
-            actions.service_delete(service=service, actor=Actor.for_user(request.user))
+            actions.service_delete(service=service, actor=Actor.for_request(request))
         except DomainError as exc:
             messages.error(request, exc.message)
         else:

@@ -57,7 +57,7 @@ def webhook_add(request: HttpRequest) -> HttpResponse:
                 events=data["events"],
                 description=data["description"],
                 active=data["active"],
-                actor=Actor.for_user(request.user),
+                actor=Actor.for_request(request),
             )
         except DomainError as exc:
             status = add_domain_error(form, exc)
@@ -118,7 +118,7 @@ def webhook_edit(request: HttpRequest, webhook_id: str) -> HttpResponse:
                 events=data["events"],
                 description=data["description"],
                 active=data["active"],
-                actor=Actor.for_user(request.user),
+                actor=Actor.for_request(request),
             )
         except DomainError as exc:
             status = add_domain_error(form, exc)
@@ -138,7 +138,7 @@ def webhook_delete(request: HttpRequest, webhook_id: str) -> HttpResponse:
     """Who: admins.  GET says what goes (its deliveries and their log); POST deletes."""
     webhook = queries.webhook_get(webhook_id)
     if request.method == "POST":
-        actions.webhook_delete(webhook=webhook, actor=Actor.for_user(request.user))
+        actions.webhook_delete(webhook=webhook, actor=Actor.for_request(request))
         messages.success(request, f"Webhook {webhook.public_id} deleted.")
         return redirect("webhooks:list")
     return render(
@@ -159,7 +159,7 @@ def webhook_roll_secret(request: HttpRequest, webhook_id: str) -> HttpResponse:
     """Who: admins.  GET explains; POST makes a new secret and shows it, once."""
     webhook = queries.webhook_get(webhook_id)
     if request.method == "POST":
-        secret = actions.webhook_roll_secret(webhook=webhook, actor=Actor.for_user(request.user))
+        secret = actions.webhook_roll_secret(webhook=webhook, actor=Actor.for_request(request))
         return _secret_page(request, webhook, secret, rolled=True)
     return render(
         request,
@@ -178,7 +178,7 @@ def delivery_redeliver(request: HttpRequest, webhook_id: str, delivery_id: str) 
     webhook = queries.webhook_get(webhook_id)
     delivery = queries.delivery_get(delivery_id, webhook=webhook)
     try:
-        again = actions.delivery_redeliver(delivery=delivery, actor=Actor.for_user(request.user))
+        again = actions.delivery_redeliver(delivery=delivery, actor=Actor.for_request(request))
     except DomainError as exc:
         messages.error(request, exc.message)
     else:

@@ -76,7 +76,7 @@ class AlertRuleListView(ApiView):
         data.is_valid(raise_exception=True)
         rule = actions.rule_create(
             service=_service(data.validated_data.get("serviceId")),
-            actor=Actor.for_user(request.user),
+            actor=Actor.for_request(request),
             **data.action_kwargs(),
         )
         location = request.build_absolute_uri(f"/api/v1/alert-rules/{rule.public_id}")
@@ -118,7 +118,7 @@ class AlertRuleDetailView(ApiView):
         kwargs = data.action_kwargs()
         if "serviceId" in data.validated_data:
             kwargs["service"] = _service(data.validated_data["serviceId"])
-        rule = actions.rule_update(rule=rule, actor=Actor.for_user(request.user), **kwargs)
+        rule = actions.rule_update(rule=rule, actor=Actor.for_request(request), **kwargs)
         return rule_response(queries.rule_get(rule.public_id))
 
     @extend_schema(
@@ -129,7 +129,7 @@ class AlertRuleDetailView(ApiView):
         responses={204: None, **errors(404)},
     )
     def delete(self, request: Request, ruleId: str) -> Response:
-        actions.rule_delete(rule=queries.rule_get(ruleId), actor=Actor.for_user(request.user))
+        actions.rule_delete(rule=queries.rule_get(ruleId), actor=Actor.for_request(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -193,6 +193,6 @@ class AlertAcknowledgeView(ApiView):
         data = s.AcknowledgeIn(data=request.data)
         data.is_valid(raise_exception=True)
         actions.alert_acknowledge(
-            alert=alert, actor=Actor.for_user(request.user), note=data.validated_data["note"]
+            alert=alert, actor=Actor.for_request(request), note=data.validated_data["note"]
         )
         return Response(s.AlertOut(queries.alert_get(alertId)).data)

@@ -154,7 +154,7 @@ def payout_bulk(request: HttpRequest) -> HttpResponse:
             outcomes = actions.payouts_bulk_transition(
                 selections=form.cleaned_data["selections"],
                 verb=form.cleaned_data["action"],
-                actor=Actor.for_user(request.user),
+                actor=Actor.for_request(request),
                 reason=form.cleaned_data["reason"],
             )
         except DomainError as exc:

@@ -86,7 +86,7 @@ class BalanceListView(ApiView):
             currency=data.validated_data["currency"],
             amount=data.validated_data.get("amount", "0"),
             reason=data.validated_data["reason"],
-            actor=Actor.for_user(request.user),
+            actor=Actor.for_request(request),
         )
         return balance_response(
             balance,
@@ -144,7 +144,7 @@ class BalanceDetailView(ApiView):
             amount=data.validated_data["amount"],
             reason=data.validated_data["reason"],
             expected_version=expected_version(request),
-            actor=Actor.for_user(request.user),
+            actor=Actor.for_request(request),
         )
         return balance_response(balance, service)
 
@@ -168,7 +168,7 @@ class BalanceDetailView(ApiView):
             currency=currency,
             reason=data.validated_data["reason"],
             expected_version=expected_version(request),
-            actor=Actor.for_user(request.user),
+            actor=Actor.for_request(request),
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -46,7 +46,7 @@ def connection_edit(request: HttpRequest, service_id: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             connection_actions.connection_save(
-                service=service, actor=Actor.for_user(request.user), **form.payload()
+                service=service, actor=Actor.for_request(request), **form.payload()
             )
         except DomainError as exc:
             form.add_error(form.field_for(exc.field, form.cleaned_data["kind"]), exc.message)
@@ -70,7 +70,7 @@ def connection_test(request: HttpRequest, service_id: str) -> HttpResponse:
     try:
         snapshot = connection_actions.connection_test(
             service=service,
-            actor=Actor.for_user(request.user),
+            actor=Actor.for_request(request),
             kind=payload["kind"],
             base_url=payload["base_url"],
             credentials=payload["credentials"],
@@ -113,7 +113,7 @@ def connection_delete(request: HttpRequest, service_id: str) -> HttpResponse:
     if request.method == "POST":
         try:
             connection_actions.connection_delete(
-                service=service, actor=Actor.for_user(request.user)
+                service=service, actor=Actor.for_request(request)
             )
         except DomainError as exc:
             messages.error(request, exc.message)
@@ -133,7 +133,7 @@ def connection_resume(request: HttpRequest, service_id: str) -> HttpResponse:
     """Who: operator and above.  Un-pauses scheduled updates."""
     service = service_get(service_id)
     try:
-        connection_actions.connection_resume(service=service, actor=Actor.for_user(request.user))
+        connection_actions.connection_resume(service=service, actor=Actor.for_request(request))
     except DomainError as exc:
         messages.error(request, exc.message)
     else:

@@ -93,7 +93,7 @@ class ServicePayoutsView(ApiView):
             amount=data.validated_data["amount"],
             destination=data.validated_data["destination"],
             idempotency_key=request.headers.get("Idempotency-Key"),
-            actor=Actor.for_user(request.user),
+            actor=Actor.for_request(request),
         )
         location = request.build_absolute_uri(f"/api/v1/payouts/{payout.public_id}")
         return payout_response(
@@ -134,7 +134,7 @@ class PayoutTransitionView(ApiView):
             to_status=actions.ACTIONS[self.verb],
             reason=data.validated_data["reason"],
             expected_version=expected_version(request),
-            actor=Actor.for_user(request.user),
+            actor=Actor.for_request(request),
         )
         return payout_response(payout)
 

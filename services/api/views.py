@@ -39,7 +39,7 @@ class ServiceListView(ApiView):
     def post(self, request: Request) -> Response:
         data = s.ServiceCreateIn(data=request.data)
         data.is_valid(raise_exception=True)
-        service = actions.service_create(actor=Actor.for_user(request.user), **data.validated_data)
+        service = actions.service_create(actor=Actor.for_request(request), **data.validated_data)
         location = request.build_absolute_uri(f"/api/v1/services/{service.public_id}")
         return Response(
             s.ServiceOut(service).data,
@@ -80,7 +80,7 @@ class ServiceDetailView(ApiView):
         changes = dict(data.validated_data)
         if "feeProfileId" in changes:
             changes["fee_profile"] = changes.pop("feeProfileId")
-        actions.service_update(service=service, actor=Actor.for_user(request.user), **changes)
+        actions.service_update(service=service, actor=Actor.for_request(request), **changes)
         return Response(s.ServiceOut(queries.service_get(serviceId)).data)
 
     @extend_schema(
@@ -92,5 +92,5 @@ class ServiceDetailView(ApiView):
     )
     def delete(self, request: Request, serviceId: str) -> Response:
         service = queries.service_get(serviceId)
-        actions.service_delete(service=service, actor=Actor.for_user(request.user))
+        actions.service_delete(service=service, actor=Actor.for_request(request))
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -98,7 +98,7 @@ def _profile_form_page(request: HttpRequest, profile: FeeProfile | None) -> Http
     status = 200
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        actor = Actor.for_user(request.user)
+        actor = Actor.for_request(request)
         try:
             if profile is None:
                 saved = fee_actions.fee_profile_create(
@@ -136,7 +136,7 @@ def fee_profile_delete(request: HttpRequest, pk: int) -> HttpResponse:
     error = ""
     if request.method == "POST" and not blockers:
         try:
-            fee_actions.fee_profile_delete(profile=profile, actor=Actor.for_user(request.user))
+            fee_actions.fee_profile_delete(profile=profile, actor=Actor.for_request(request))
         except DomainError as exc:
             error = exc.message
         else:
@@ -185,7 +185,7 @@ def _rule_form_page(
     form = FeeRuleForm(request.POST or None, initial=initial)
     status = 200
     if request.method == "POST" and form.is_valid():
-        actor = Actor.for_user(request.user)
+        actor = Actor.for_request(request)
         try:
             if rule is None:
                 fee_actions.fee_rule_create(
@@ -249,7 +249,7 @@ def fee_rule_delete(request: HttpRequest, pk: int, rule_id: int) -> HttpResponse
     profile = fee_queries.fee_profile_get(pk)
     rule = fee_queries.fee_rule_get(profile=profile, rule_id=rule_id)
     if request.method == "POST":
-        fee_actions.fee_rule_delete(rule=rule, actor=Actor.for_user(request.user))
+        fee_actions.fee_rule_delete(rule=rule, actor=Actor.for_request(request))
         messages.success(request, f"Rule {rule} removed from {profile.name}.")
         return redirect("fee_profiles:detail", pk=profile.pk)
     return render(
@@ -268,7 +268,7 @@ def fee_profile_assign(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         service = form.cleaned_data["service"]
         fee_actions.service_fee_profile_set(
-            service=service, profile=profile, actor=Actor.for_user(request.user)
+            service=service, profile=profile, actor=Actor.for_request(request)
         )
         messages.success(request, f"{service.name} now uses {profile.name}.")
     else:
@@ -289,7 +289,7 @@ def service_fee_profile(request: HttpRequest, service_id: str) -> HttpResponse:
         profile = form.cleaned_data["fee_profile"]
         try:
             fee_actions.service_fee_profile_set(
-                service=service, profile=profile, actor=Actor.for_user(request.user)
+                service=service, profile=profile, actor=Actor.for_request(request)
             )
         except DomainError as exc:
             status = add_domain_error(form, exc)

@@ -53,7 +53,7 @@ class WebhookListView(ApiView):
         data = s.WebhookCreateIn(data=request.data)
         data.is_valid(raise_exception=True)
         webhook, secret = actions.webhook_create(
-            actor=Actor.for_user(request.user), **data.validated_data
+            actor=Actor.for_request(request), **data.validated_data
         )
         webhook.secret = secret
         location = request.build_absolute_uri(f"/api/v1/webhooks/{webhook.public_id}")
@@ -96,7 +96,7 @@ class WebhookDetailView(ApiView):
         data = s.WebhookUpdateIn(data=request.data)
         data.is_valid(raise_exception=True)
         updated = actions.webhook_update(
-            webhook=webhook, actor=Actor.for_user(request.user), **data.validated_data
+            webhook=webhook, actor=Actor.for_request(request), **data.validated_data
         )
         return Response(s.WebhookOut(updated).data)
 
@@ -109,7 +109,7 @@ class WebhookDetailView(ApiView):
     )
     def delete(self, request: Request, webhookId: str) -> Response:
         webhook = queries.webhook_get(webhookId)
-        actions.webhook_delete(webhook=webhook, actor=Actor.for_user(request.user))
+        actions.webhook_delete(webhook=webhook, actor=Actor.for_request(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -152,7 +152,7 @@ class DeliveryRedeliverView(ApiView):
     def post(self, request: Request, webhookId: str, deliveryId: str) -> Response:
         webhook = queries.webhook_get(webhookId)
         delivery = queries.delivery_get(deliveryId, webhook=webhook)
-        again = actions.delivery_redeliver(delivery=delivery, actor=Actor.for_user(request.user))
+        again = actions.delivery_redeliver(delivery=delivery, actor=Actor.for_request(request))
         current = _with_log(
             WebhookDelivery.objects.select_related("event", "redelivery_of").defer("event__body")
         ).get(pk=again.pk)

@@ -57,7 +57,7 @@ class ConnectionView(ApiView):
         data.is_valid(raise_exception=True)
         existed = service.provider_connection_or_none is not None
         connection = actions.connection_save(
-            service=service, actor=Actor.for_user(request.user), **data.to_action_kwargs()
+            service=service, actor=Actor.for_request(request), **data.to_action_kwargs()
         )
         return Response(
             s.ConnectionOut(connection).data,
@@ -72,5 +72,5 @@ class ConnectionView(ApiView):
     )
     def delete(self, request: Request, serviceId: str) -> Response:
         service = service_get(serviceId)
-        actions.connection_delete(service=service, actor=Actor.for_user(request.user))
+        actions.connection_delete(service=service, actor=Actor.for_request(request))
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -59,7 +59,7 @@ class FeeProfileListView(ApiView):
             name=data.validated_data["name"],
             description=data.validated_data["description"],
             rules=[s.FeeRuleIn.action_kwargs(r) for r in data.validated_data.get("rules", [])],
-            actor=Actor.for_user(request.user),
+            actor=Actor.for_request(request),
         )
         location = request.build_absolute_uri(f"/api/v1/fee-profiles/{profile.pk}")
         return profile_response(profile.pk, code=status.HTTP_201_CREATED, Location=location)
@@ -102,7 +102,7 @@ class FeeProfileDetailView(ApiView):
             description=data.validated_data.get("description"),
             rules=None if rules is None else [s.FeeRuleIn.action_kwargs(r) for r in rules],
             expected_version=expected_version(request),
-            actor=Actor.for_user(request.user),
+            actor=Actor.for_request(request),
         )
         return profile_response(id)
 
@@ -117,7 +117,7 @@ class FeeProfileDetailView(ApiView):
         fee_actions.fee_profile_delete(
             profile=fee_queries.fee_profile_get(id),
             expected_version=expected_version(request),
-            actor=Actor.for_user(request.user),
+            actor=Actor.for_request(request),
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -175,7 +175,7 @@ class FeeRuleListView(ApiView):
         fee_actions.fee_rule_create(
             profile=profile,
             expected_version=expected_version(request),
-            actor=Actor.for_user(request.user),
+            actor=Actor.for_request(request),
             **s.FeeRuleIn.action_kwargs(data.validated_data),
         )
         return profile_response(id, code=status.HTTP_201_CREATED)
@@ -206,7 +206,7 @@ class FeeRuleDetailView(ApiView):
         fee_actions.fee_rule_update(
             rule=rule,
             expected_version=expected_version(request),
-            actor=Actor.for_user(request.user),
+            actor=Actor.for_request(request),
             **{**current, **s.FeeRuleIn.action_kwargs(data.validated_data)},
         )
         return profile_response(id)
@@ -222,6 +222,6 @@ class FeeRuleDetailView(ApiView):
         fee_actions.fee_rule_delete(
             rule=rule,
             expected_version=expected_version(request),
-            actor=Actor.for_user(request.user),
+            actor=Actor.for_request(request),
         )
         return profile_response(id)
