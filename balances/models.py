@@ -142,6 +142,14 @@ class BalanceChange(models.Model):
             models.Index(
                 fields=["service", "currency", "-created_at"], name="change_service_cur_idx"
             ),
+            # The currencies a service ever had, and when each was created: with the index
+            # above, a balance as of any moment is one index probe per currency however long
+            # its history (balances/history).
+            models.Index(
+                fields=["service", "currency", "created_at"],
+                condition=Q(kind="created"),
+                name="change_created_idx",
+            ),
         ]
 
     def __str__(self) -> str:
