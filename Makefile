@@ -29,9 +29,13 @@ run: $(VENV)/.installed-run
 	$(PY) manage.py demo_data --port $(PORT)
 	$(PY) manage.py serve_embedded 127.0.0.1:$(PORT)
 
+# Tests run in parallel (pytest-xdist), one process per CPU up to four; each worker has its
+# own test database and Redis key prefix.  PYTEST_WORKERS=0 runs them in one process.
+PYTEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
+
 test: $(VENV)/.installed-dev
 	@.ci/preflight
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # mypy covers where the rules live: core, every actions and queries module, the adapters.
 MYPY_TARGETS = core balances/providers webhooks/http.py webhooks/signing.py \
