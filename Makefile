@@ -39,7 +39,7 @@ test: $(VENV)/.installed-dev
 
 # mypy covers where the rules live: core, every actions and queries module, the adapters.
 MYPY_TARGETS = core balances/providers webhooks/http.py webhooks/signing.py \
-	webhooks/payloads.py $(shell find services balances payouts alerts webhooks \
+	webhooks/payloads.py $(shell find services approvals balances payouts alerts webhooks \
 	\( -name actions.py -o -name queries.py -o -path '*/actions/*.py' -o -path '*/sync/*.py' \) \
 	-not -path '*/migrations/*' | sort)
 
@@ -54,7 +54,7 @@ format: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check --fix .
 
 worker: $(VENV)/.installed-run
-	$(VENV)/bin/celery -A config worker --loglevel=INFO --pool=threads --concurrency=$${CELERY_CONCURRENCY:-8}
+	$(VENV)/bin/celery -A config worker --loglevel=INFO --pool=threads --concurrency=$${CELERY_CONCURRENCY:-2}
 
 beat: $(VENV)/.installed-run
 	$(VENV)/bin/celery -A config beat --loglevel=INFO

@@ -3,8 +3,8 @@
 functions):
 
 * apps form layers, each importing only the ones below it:
-  core <- services <- approvals <- balances <- payouts <- alerts <- webhooks (config and the tests see
-  everything);
+  core <- services <- approvals <- balances <- payouts <- alerts <- webhooks (config and the
+  tests see everything);
 * provider adapters and the sandbox import no models, no ``services`` and nothing from
   ``django.db``;
 * no import cycles between modules.

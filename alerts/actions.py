@@ -24,11 +24,13 @@ from django.utils import timezone
 from alerts import evaluate
 from alerts.events import AlertAcknowledged
 from alerts.models import AMOUNT_KINDS, Alert, AlertRule, Kind
+from alerts.queries import recount_open_alerts
 from balances.models import Balance
 from core import events
 from core.actors import Actor
 from core.errors import AlreadyExists, NotAllowed, ValidationFailed
 from core.money import currencies
+from core.plain import counted
 from services.actions import audit
 from services.models import Service
 
@@ -181,7 +183,8 @@ def _describe(rule: AlertRule) -> dict[str, Any]:
         "currency": rule.currency,
         "kind": rule.kind,
         "threshold": evaluate.rule_threshold(rule),
-        "emails": list(rule.emails),
+        # One string: a list of two would read as an [old, new] pair in the audit trail.
+        "emails": ", ".join(rule.emails),
     }
 
 
@@ -235,6 +238,8 @@ def rule_create(
         action="alert_rule_created",
         subject=f"alert rule {rule.public_id}",
         service=service,
+        object_type="alert_rule",
+        object_id=rule.public_id,
         changes=_describe(rule),
     )
     _lock_scope((rule.currency, rule.service_id))
@@ -307,7 +312,9 @@ def rule_update(
             action="alert_rule_changed",
             subject=f"alert rule {locked.public_id}",
             service=new_service,
-            changes={"before": before, "after": after},
+            changes={k: [before.get(k), after.get(k)] for k in after if before.get(k) != after[k]},
+            object_type="alert_rule",
+            object_id=locked.public_id,
         )
     new_scope = (locked.currency, locked.service_id, locked.kind)
     _lock_scope(old_scope[:2], new_scope[:2])
@@ -351,6 +358,8 @@ def rule_delete(*, rule: AlertRule, actor: Actor) -> None:
         action="alert_rule_deleted",
         subject=f"alert rule {locked.public_id}",
         service=locked.service,
+        object_type="alert_rule",
+        object_id=locked.public_id,
         changes=_describe(locked),
     )
     locked.delete()
@@ -436,6 +445,8 @@ def alerts_check(*, now: datetime | None = None) -> tuple[int, int]:
             resolved += r
     if opened or resolved:
         log.info("alerts check: %s opened, %s resolved", opened, resolved)
+    # The navigation's count, also for what no event tells (alerts deleted with a service).
+    recount_open_alerts()
     return opened, resolved
 
 
@@ -485,5 +496,5 @@ def describe_value(kind: str, value: str, currency: str) -> str:
     if kind in AMOUNT_KINDS:
         return f"{value} {currency}"
     if kind == Kind.STALE:
-        return f"{value} minutes"
-    return f"{value} failed runs in a row"
+        return counted(value, "minute")
+    return f"{counted(value, 'failed run')} in a row"

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
@@ -506,11 +506,41 @@ def _balance_deleted(event: events.BalanceChanged) -> None:
         )
 
 
+def _may_change_alerts(event: events.SyncFinished) -> bool:
+    """Whether a successful run can open or resolve an alert, in one query.
+
+    A run that changed no figure only made things fresher (synced now, no failure, not paused
+    by it): nothing can open, only an unresolved alert of the service can resolve.  One that
+    changed figures can open an alert only under a rule for the service (or all services).
+    """
+    # Hand-written: this runs once per sync, and the ORM takes longer to build the EXISTS
+    # than PostgreSQL takes to answer them.  Table names are ours, values are parameters.
+    statuses = ", ".join(["%s"] * len(Alert.UNRESOLVED))
+    sql = (
+        f"SELECT EXISTS (SELECT 1 FROM {Alert._meta.db_table} "  # noqa: S608
+        f"WHERE service_id = %s AND status IN ({statuses}))"
+    )
+    params: list[Any] = [event.service_id, *Alert.UNRESOLVED]
+    if event.figures_changed is not False:
+        sql += (
+            f" OR EXISTS (SELECT 1 FROM {AlertRule._meta.db_table} "  # noqa: S608
+            "WHERE service_id IS NULL OR service_id = %s)"
+        )
+        params.append(event.service_id)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        (found,) = cursor.fetchone()
+    return bool(found)
+
+
 def on_sync_finished(event: events.SyncFinished) -> None:
     """A run ended (its changes, its connection's failure count and pause are written, in this
     transaction).  A successful run holds the locks of the service's balance rows: evaluate
     them for every kind.  A failed one holds none, and changed no figure: only the sync kinds,
     which nothing but the sync writes (an amount read here could be older than an alert that
-    a concurrent edit just committed)."""
+    a concurrent edit just committed).  A successful run that changed no figure evaluates
+    only when the service has an unresolved alert."""
+    if event.status == "succeeded" and not _may_change_alerts(event):
+        return
     kinds = ALL_KINDS if event.status == "succeeded" else TIME_BASED
     reconcile_scope(service_id=event.service_id, kinds=kinds, now=event.at)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
+from django.core.cache import cache
+from django.db import transaction
 from django.db.models import QuerySet
 
 from alerts.models import Alert, AlertRule
@@ -9,6 +13,13 @@ from core.errors import NotFound
 from services.models import Service
 
 STATUS_FILTERS = ("open", "acknowledged", "resolved", "unresolved")
+# The navigation's count of open alerts, kept in the cache (see open_alert_count).
+OPEN_COUNT_KEY = "alerts:open-count"
+# A write no event tells of (a service deleted with its alerts), or two recounts finishing
+# out of order, is corrected within this at the latest (the periodic check recounts sooner).
+OPEN_COUNT_TTL_SECONDS = 300
+
+logger = logging.getLogger(__name__)
 
 
 def rules_for_list(*, currency: str = "", service_public_id: str = "") -> QuerySet[AlertRule]:
@@ -68,9 +79,55 @@ def alert_get(public_id: str) -> Alert:
 
 
 def open_alert_count() -> int:
-    """Alerts nobody has acknowledged yet (one COUNT on the partial index of unresolved
-    alerts)."""
+    """Alerts nobody has acknowledged yet, for the navigation's badge on every page: read
+    from the cache, which every opening, acknowledgement and resolution refreshes once
+    committed (alerts/apps.py) and the periodic check too.  Counted (and cached again) when
+    the cache has no count; counted without the cache when the cache cannot be reached, so
+    that pages still render and the badge stays right."""
+    try:
+        value = cache.get(OPEN_COUNT_KEY)
+    except Exception:
+        logger.warning("The open alerts count could not be read from the cache; counted.")
+        return _count_open()
+    return value if isinstance(value, int) else recount_open_alerts()
+
+
+def _count_open() -> int:
+    """One COUNT on the partial index of unresolved alerts."""
     return Alert.objects.filter(status=Alert.Status.OPEN).count()
+
+
+def recount_after_commit(_event: object) -> None:
+    """Subscribed (in the writer's transaction) to the events that change the count: recount
+    once the transaction commits, once per transaction (and savepoint) however many alerts it
+    changes (a rule created over a thousand balances); nothing if it rolls back."""
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        recount_open_alerts()
+        return
+    here = set(connection.savepoint_ids)
+    if any(
+        func is _recount_committed and sids == here
+        for sids, func, _robust in connection.run_on_commit
+    ):
+        return
+    # Robust: the change is committed; a cache that is down must not turn it into an error.
+    transaction.on_commit(_recount_committed, robust=True)
+
+
+def _recount_committed() -> None:
+    recount_open_alerts()
+
+
+def recount_open_alerts() -> int:
+    """Count the open alerts into the cache the navigation reads; the count whatever the
+    cache's state (a cache that cannot be written is left to the next recount)."""
+    count = _count_open()
+    try:
+        cache.set(OPEN_COUNT_KEY, count, timeout=OPEN_COUNT_TTL_SECONDS)
+    except Exception:
+        logger.warning("The open alerts count could not be written to the cache.")
+    return count
 
 
 def service_choices() -> list[tuple[str, str]]:

@@ -52,8 +52,11 @@ def balance_changed(
     )
 
 
-def sync_finished(*, run: SyncRun, service_public_id: str | None = None) -> None:
-    """``run`` has just been written with its final status (succeeded or failed)."""
+def sync_finished(
+    *, run: SyncRun, service_public_id: str | None = None, figures_changed: bool | None = None
+) -> None:
+    """``run`` has just been written with its final status (succeeded or failed);
+    ``figures_changed`` says whether it changed or created a balance, when known."""
     events.publish(
         events.SyncFinished(
             service_id=run.service_id,
@@ -64,5 +67,12 @@ def sync_finished(*, run: SyncRun, service_public_id: str | None = None) -> None
             error_category=run.error_category,
             error_message=run.error_message,
             at=run.finished_at or run.created_at,
+            trigger=run.trigger,
+            duration_seconds=(
+                (run.finished_at - run.started_at).total_seconds()
+                if run.finished_at and run.started_at
+                else None
+            ),
+            figures_changed=figures_changed,
         )
     )

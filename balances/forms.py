@@ -5,6 +5,7 @@ from decimal import Decimal
 from django import forms
 
 from balances.actions.balance import REASON_MAX_LENGTH
+from core.filters import TEXT_MAX_LENGTH, LogFilterForm
 from core.money import currencies
 from core.money.forms import AmountField, parse_user_amount
 
@@ -72,3 +73,38 @@ class BalanceEditForm(forms.Form):
 class BalanceDeleteForm(forms.Form):
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
     reason = forms.CharField(max_length=REASON_MAX_LENGTH, required=False)
+
+
+ACTOR_KIND_CHOICES = [
+    ("", "Anyone"),
+    ("person", "Person"),
+    ("sync", "Provider sync"),
+    ("payout", "Payout"),
+    ("approval", "Approved request"),
+    ("system", "System"),
+]
+
+
+class HistoryFilterForm(LogFilterForm):
+    """Filters of a balance's (or a service's) history, page and API alike.  ``currency``
+    only where the history spans currencies."""
+
+    actorKind = forms.ChoiceField(required=False, choices=ACTOR_KIND_CHOICES, label="Who")
+    actor = forms.CharField(required=False, max_length=150, label="Actor")
+    currency = forms.CharField(required=False, max_length=16, label="Currency")
+    reason = forms.CharField(required=False, max_length=TEXT_MAX_LENGTH, label="Reason")
+
+    def __init__(self, *args, with_currency: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not with_currency:
+            del self.fields["currency"]
+
+    def field_order_after_dates(self) -> list[str]:
+        return ["actorKind", "actor", "currency", "reason"]
+
+    def clean_currency(self) -> str:
+        raw = self.cleaned_data.get("currency") or ""
+        code = currencies.normalise_code(raw)
+        if code and not currencies.is_known(code):
+            raise forms.ValidationError(f"{code} is not a known currency.")
+        return code

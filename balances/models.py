@@ -139,9 +139,14 @@ class BalanceChange(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
+            # A balance's history newest first, ties on created_at settled by id: keyset pages
+            # of any depth and "the latest change at or before T" are one range scan.
             models.Index(
-                fields=["service", "currency", "-created_at"], name="change_service_cur_idx"
+                fields=["service", "currency", "-created_at", "-id"],
+                name="change_service_cur_idx",
             ),
+            # The same for a service's whole history (every currency).
+            models.Index(fields=["service", "-created_at", "-id"], name="change_service_idx"),
             # The currencies a service ever had, and when each was created: with the index
             # above, a balance as of any moment is one index probe per currency however long
             # its history (balances/history).
@@ -184,6 +189,10 @@ def new_sync_run_id() -> str:
     return new_public_id("run_")
 
 
+def new_review_id() -> str:
+    return new_public_id("rev_")
+
+
 class SyncRun(models.Model):
     """One synchronisation of one service's balances with its provider."""
 
@@ -223,6 +232,8 @@ class SyncRun(models.Model):
     created_count = models.PositiveIntegerField(default=0)
     skipped_count = models.PositiveIntegerField(default=0)
     not_reported_count = models.PositiveIntegerField(default=0)
+    # Currencies the run did not write because a value set by hand is protected (reviews).
+    held_count = models.PositiveIntegerField(default=0)
     result = models.JSONField(default=dict, blank=True)
     error_category = models.CharField(max_length=32, blank=True)
     error_message = models.TextField(blank=True)
@@ -292,6 +303,13 @@ class BalanceReview(models.Model):
         KEPT = "keep_manual", "Manual value kept"
         CLEARED = "cleared", "No longer needed"
 
+    class ClearedBecause(models.TextChoices):
+        PROVIDER_AGREED = "provider_agreed", "The provider came to report the manual value"
+        WINDOW_ENDED = "window_ended", "The protection window ended; the sync applied its value"
+        BALANCE_CHANGED = "balance_changed", "The balance was changed after the review opened"
+        BALANCE_DELETED = "balance_deleted", "The balance was deleted"
+
+    public_id = models.CharField(max_length=32, unique=True, default=new_review_id, editable=False)
     balance = models.ForeignKey(
         Balance, null=True, blank=True, on_delete=models.SET_NULL, related_name="reviews"
     )
@@ -318,6 +336,10 @@ class BalanceReview(models.Model):
     decided_by_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Why a ``cleared`` review went away by itself.
+    cleared_because = models.CharField(max_length=24, choices=ClearedBecause.choices, blank=True)
+    # The operator's note with a decision.
+    note = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-opened_at", "-id"]
@@ -337,3 +359,7 @@ class BalanceReview(models.Model):
     def difference(self) -> Decimal:
         """Provider's value minus the manual one."""
         return self.provider_available - self.manual_available
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.OPEN

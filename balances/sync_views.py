@@ -11,6 +11,8 @@ from django.views.decorators.http import require_GET, require_POST
 from balances import queries
 from balances.models import SyncRun
 from balances.sync.request import QueueUnavailable, SyncAlreadyRunning, sync_request
+from balances.sync_exports import SYNC_RUN_HEADER, sync_run_rows
+from core.csvexport import csv_response, wants_csv
 from core.errors import DomainError
 from core.permissions import require_perms
 from services.queries import service_get
@@ -26,7 +28,11 @@ def sync_start(request: HttpRequest, service_id: str) -> HttpResponse:
         run = sync_request(service=service, trigger=SyncRun.Trigger.BUTTON, user=request.user)
     except SyncAlreadyRunning as exc:
         run = exc.run
-        messages.info(request, f"A sync is already {exc.run.status}: {exc.run.public_id}.")
+        messages.info(
+            request,
+            f"An update of these balances is already {exc.run.get_status_display().lower()} "
+            f"(sync run {exc.run.public_id}).",
+        )
     except QueueUnavailable as exc:
         # Nothing was queued: say so on the page itself (503), which renders without Redis.
         return _unavailable(request, service, exc)
@@ -84,10 +90,14 @@ def _status(request: HttpRequest, service, watched: str | None) -> HttpResponse:
 
 @require_perms("services.view_service", "balances.view_syncrun")
 def run_list(request: HttpRequest, service_id: str) -> HttpResponse:
-    """Who: viewer and above."""
+    """Who: viewer and above.  ``?format=csv`` (Download CSV): every run, newest first."""
     service = service_get(service_id)
-    runs = SyncRun.objects.filter(service=service).select_related("requested_by")
-    page = Paginator(runs, 25).get_page(request.GET.get("page"))
+    runs = SyncRun.objects.filter(service=service).order_by("-created_at", "-id")
+    if wants_csv(request):
+        return csv_response(
+            SYNC_RUN_HEADER, sync_run_rows(runs), filename=f"sync-runs-{service.public_id}"
+        )
+    page = Paginator(runs.select_related("requested_by"), 25).get_page(request.GET.get("page"))
     return render(
         request,
         "balances/sync_run_list.html",

@@ -1,5 +1,7 @@
 """GET /api/v1/services/{id}/balances (DRF) against a hand-written Django view, served by
-gunicorn on PostgreSQL, 20 balances; prints both requests/second and their ratio.
+gunicorn on PostgreSQL, 20 balances; prints both requests/second and their ratio, and the
+requests/second of the same endpoint answering 304 Not Modified to a polling client that sends
+the list's ETag in If-None-Match (core/api/etag.py) beside its 200.
 
     .venv/bin/python benchmarks/api_balances.py
     .venv/bin/python benchmarks/api_balances.py --rounds 20 --seconds 5 --workers 4
@@ -29,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -104,21 +107,37 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def fetch(url: str, key: str) -> bytes:
+def fetch(url: str, key: str, *, with_etag: bool = False) -> bytes | tuple[bytes, str]:
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"})
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status == 200, response.status
-        return response.read()
+        body = response.read()
+        return (body, response.headers.get("ETag", "")) if with_etag else body
 
 
-def wrk(url: str, key: str, *, seconds: int, connections: int, threads: int) -> float:
+def not_modified(url: str, key: str, tag: str) -> bool:
+    request = urllib.request.Request(
+        url, headers={"Authorization": f"Bearer {key}", "If-None-Match": tag}
+    )
+    try:
+        urllib.request.urlopen(request, timeout=10)
+    except urllib.error.HTTPError as answer:
+        return answer.code == 304 and answer.read() == b""
+    return False
+
+
+def wrk(
+    url: str, key: str, *, seconds: int, connections: int, threads: int, etag: str = ""
+) -> float:
+    extra = ["-H", f"If-None-Match: {etag}"] if etag else []
     out = subprocess.run(
         [
             "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
-            "-H", f"Authorization: Bearer {key}", url,
+            "-H", f"Authorization: Bearer {key}", *extra, url,
         ],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
+    # 304 is a 3xx: wrk counts it as a success.
     if "Non-2xx" in out or "Socket errors" in out:
         raise SystemExit(f"wrk saw errors:\n{out}")
     return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -166,7 +185,7 @@ def main() -> None:
         plain_url = f"{base}/bench/plain/services/{seeded['service']}/balances"
         for _ in range(100):
             try:
-                api_body = fetch(api_url, seeded["key"])
+                api_body, etag = fetch(api_url, seeded["key"], with_etag=True)
                 break
             except OSError:
                 time.sleep(0.1)
@@ -177,18 +196,21 @@ def main() -> None:
             raise SystemExit(f"The two views disagree:\n{api_body[:300]}\n{plain_body[:300]}")
         if len(json.loads(api_body)["balances"]) != len(CURRENCIES):
             raise SystemExit("expected 20 balances")
+        if not etag or not not_modified(api_url, seeded["key"], etag):
+            raise SystemExit("the endpoint did not answer 304 to its own ETag")
 
         load = {"seconds": args.seconds, "connections": args.connections, "threads": args.threads}
         wrk(api_url, seeded["key"], **{**load, "seconds": 2})  # warm-up, both
         wrk(plain_url, seeded["key"], **{**load, "seconds": 2})
         # Short rounds in alternating order (ABBA...): on a shared machine the background
         # load drifts, and each round's ratio compares two slices taken side by side.
-        drf, plain, ratios = [], [], []
+        drf, plain, ratios, cached, gains = [], [], [], [], []
         for i in range(args.rounds):
-            order = [(api_url, drf), (plain_url, plain)]
-            for url, results in order if i % 2 == 0 else reversed(order):
-                results.append(wrk(url, seeded["key"], **load))
+            order = [(api_url, drf, ""), (plain_url, plain, ""), (api_url, cached, etag)]
+            for url, results, tag in order if i % 2 == 0 else reversed(order):
+                results.append(wrk(url, seeded["key"], **load, etag=tag))
             ratios.append(drf[-1] / plain[-1])
+            gains.append(cached[-1] / drf[-1])
         drf_rps, plain_rps = statistics.median(drf), statistics.median(plain)
         print(
             f"GET /api/v1/services/{{id}}/balances, 20 balances, gunicorn {args.workers} sync "
@@ -206,6 +228,11 @@ def main() -> None:
             f"  ratio DRF / hand-written: {statistics.median(ratios):.2f} (median of the rounds' "
             f"ratios; target >= 0.70)"
         )
+        print(
+            f"  DRF endpoint, 304:  {statistics.median(cached):8.0f} req/s (median; min "
+            f"{min(cached):.0f}, max {max(cached):.0f}); If-None-Match with the current ETag"
+        )
+        print(f"  ratio 304 / 200: {statistics.median(gains):.2f} (median of the rounds' ratios)")
     finally:
         if server is not None:
             os.killpg(server.pid, signal.SIGTERM)

@@ -17,6 +17,7 @@ from django.urls import path
 from balances.queries import balances_for_service
 from config.urls import handler400, handler403, handler404, handler500  # noqa: F401
 from config.urls import urlpatterns as app_urlpatterns
+from core.exactjson import decimal_literal
 from core.money.fields import exact_amount
 from services.accounts.actions import hash_key
 from services.models import ApiKey
@@ -60,7 +61,14 @@ def plain_balances(request: HttpRequest, service_id: str) -> HttpResponse:
             for b in balances
         ],
     }
-    body = simplejson.dumps(data, use_decimal=True, separators=(", ", ": "), ensure_ascii=False)
+    # Decimals as the API writes them: digit for digit, never "0E-8".
+    body = simplejson.dumps(
+        data,
+        use_decimal=False,
+        default=decimal_literal,
+        separators=(", ", ": "),
+        ensure_ascii=False,
+    )
     return HttpResponse(body.encode(), content_type="application/json")
 
 

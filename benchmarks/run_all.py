@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["api_balances.py", "sync_bench.py", "payouts_bench.py"]
+SCRIPTS = ["api_balances.py", "sync_bench.py", "payouts_bench.py", "csv_bench.py", "asof_bench.py"]
 
 
 def main() -> int:

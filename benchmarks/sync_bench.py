@@ -6,13 +6,17 @@ service sync.
     .venv/bin/python benchmarks/sync_bench.py --services 1000 --latency-ms 100 --concurrency 8
     .venv/bin/python benchmarks/sync_bench.py --workers 1 --pool prefork --concurrency 16
     .venv/bin/python benchmarks/sync_bench.py --db-reuse-max 0        # a new connection per task
+    .venv/bin/python benchmarks/sync_bench.py --batch-size 1 --concurrency 16  # a task per run
     PY_SPY=/path/to/py-spy .venv/bin/python benchmarks/sync_bench.py --profile /tmp/sync
 
 The defaults are the set-up the README recommends for a 2-CPU host: one worker process per
-CPU, each ``--pool threads --concurrency 8`` (16 syncs in flight).  Threads because a sync
+CPU, each ``--pool threads --concurrency 2``, the runs queued as batches of
+``SYNC_BATCH_SIZE`` (32) services fetched ``SYNC_BATCH_THREADS`` (4) at a time
+(balances/sync/batch.py): C = 2 x 2 x 4 = 16 fetches in flight.  Threads because a sync
 mostly waits (provider, PostgreSQL, Redis) and threads cost no memory per slot; one process per
-CPU because one process's threads share one GIL.  A sync costs about 12 ms of CPU all told, so
-at 100 ms of provider latency 16 slots already keep two CPUs three-quarters busy.
+CPU because one process's threads share one GIL; batches because one Celery message per run
+cost more worker CPU than the run's own work.  ``--batch-size 1`` queues one task per run, as
+the button does (C = the task slots).
 
 What happens:
 
@@ -21,12 +25,13 @@ What happens:
 2. a fake SyncPay (benchmarks/sync_fake_provider.py, asyncio) answers in SyncPay's documented
    format after L ms, to any number of concurrent requests;
 3. N services are created, each with USD and NGN balances and a SyncPay connection to it;
-4. SQL queries of ``sync_execute`` are counted in this process with ``CaptureQueriesContext``,
-   for services with 2 and with 20 currencies, first sync (every balance changes) and repeat
-   (nothing changes);
+4. SQL statements of ``sync_execute`` are counted in this process with
+   ``CaptureQueriesContext``, for services with 2 and with 20 currencies, first sync (every
+   balance changes) and repeat (nothing changes), and per service in a batch of 10 repeats;
 5. the workers are started on an idle queue; one run per service is queued with
-   ``sync_request(trigger="command")`` (the real path: a row, then a message on commit); then
-   the workers are told to consume the queue and the clock runs until the last run ended.
+   ``sync_request_many(trigger="command")`` (the scheduler's path: a row per run, then a
+   message per batch on commit); then the workers are told to consume the queue and the
+   clock runs until the last run ended.
 
 The wall time is from the order to consume to the ``finished_at`` of the last run.  Queuing is
 timed separately (it is the scheduler's cost, paid before).  Production settings as they are
@@ -70,7 +75,7 @@ IDLE_QUEUE = "bench-idle"
 SERVER_URL = os.environ.get("BENCH_DATABASE_SERVER", "postgres://postgres@127.0.0.1:5432")
 
 
-def bench_env(redis_url: str) -> dict[str, str]:
+def bench_env(redis_url: str, args: argparse.Namespace) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
@@ -86,6 +91,8 @@ def bench_env(redis_url: str) -> dict[str, str]:
             "TASKS_IN_PROCESS": "0",
             "PROVIDER_SANDBOXES": "0",
             "SYNCPAY_RATE_LIMIT_PER_MINUTE": "100000000",
+            "SYNC_BATCH_SIZE": str(args.batch_size),
+            "SYNC_BATCH_THREADS": str(args.batch_threads),
             "LOG_LEVEL": "WARNING",
             "PYTHONPATH": str(ROOT),
             # Containers run as root; Celery says so at every start, which is not news here.
@@ -139,33 +146,47 @@ TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVE
 
 
 def count_queries(base_url: str, *, verbose: bool) -> dict[int, list[tuple[int, int]]]:
-    """Statements sent by ``sync_execute`` per currency count, for the first sync and a repeat:
-    (all statements, without BEGIN/COMMIT)."""
+    """Statements sent by ``sync_execute`` per currency count, for the first sync and a repeat,
+    and per service in a batch of repeats: (all statements, without BEGIN/COMMIT)."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     from balances.models import SyncRun
+    from balances.sync.batch import sync_execute_batch
     from balances.sync.execute import sync_execute
+
+    def new_run(service: Any) -> Any:
+        return SyncRun.objects.create(service=service, provider_kind="syncpay", trigger="command")
+
+    def counted(ctx: CaptureQueriesContext, per: int = 1) -> tuple[int, int]:
+        sql = [q["sql"] for q in ctx.captured_queries]
+        queries = [q for q in sql if not q.startswith(TRANSACTION_CONTROL)]
+        return round(len(sql) / per, 1), round(len(queries) / per, 1)
 
     results: dict[int, list[tuple[int, int]]] = {}
     for currencies in (2, 20):
         (service,) = create_services(base_url, 1, currencies, f"Queries {currencies}")
         counts = []
         for label in ("first sync", "repeat"):
-            run = SyncRun.objects.create(
-                service=service, provider_kind="syncpay", trigger="command"
-            )
+            run = new_run(service)
             with CaptureQueriesContext(connection) as ctx:
-                outcome = sync_execute(run_public_id=run.public_id)
+                # The service id rides with the task's message (balances/sync/request.py).
+                outcome = sync_execute(run_public_id=run.public_id, service_id=service.pk)
             if outcome.status != "succeeded":
                 raise SystemExit(f"in-process sync {label} with {currencies} currencies: {outcome}")
-            sql = [q["sql"] for q in ctx.captured_queries]
-            queries = [q for q in sql if not q.startswith(TRANSACTION_CONTROL)]
-            counts.append((len(sql), len(queries)))
+            counts.append(counted(ctx))
             if verbose:
                 print(f"  -- {currencies} currencies, {label}:")
                 for q in ctx.captured_queries:
                     print(f"     {q['sql'][:150]}")
+        batch = create_services(base_url, 10, currencies, f"Batch {currencies}")
+        sync_execute_batch(items=[(new_run(s).public_id, s.pk) for s in batch])
+        items = [(new_run(s).public_id, s.pk) for s in batch]
+        with CaptureQueriesContext(connection) as ctx:
+            outcomes = sync_execute_batch(items=items)
+        if {o.status for o in outcomes.values()} != {"succeeded"}:
+            raise SystemExit(f"in-process batch with {currencies} currencies: {outcomes}")
+        counts.append(counted(ctx, per=len(batch)))
         results[currencies] = counts
     return results
 
@@ -187,7 +208,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--services", type=int, default=1000)
     parser.add_argument("--latency-ms", type=float, default=100.0)
-    parser.add_argument("--concurrency", type=int, default=16, help="total, over all workers")
+    parser.add_argument(
+        "--concurrency", type=int, default=4, help="task slots, total over all workers"
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=32,
+        help="SYNC_BATCH_SIZE: runs per task (1: a task per run)",
+    )
+    parser.add_argument(
+        "--batch-threads", type=int, default=4, help="SYNC_BATCH_THREADS: fetches at once per batch"
+    )
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
     parser.add_argument("--pool", default="threads", choices=["threads", "prefork"])
     parser.add_argument("--timeout", type=float, default=600.0)
@@ -213,7 +245,7 @@ def main() -> None:
         private_redis() as (redis_url, redis_pid),
         fake_provider(args.latency_ms) as (base_url, provider),
     ):
-        env = bench_env(redis_url)
+        env = bench_env(redis_url, args)
         # The fake provider listens on loopback: listed exactly as host:port, as documented.
         env["PROVIDER_BASE_URL_ALLOWLIST"] = base_url.removeprefix("http://")
         if args.db_reuse_max is not None:
@@ -247,7 +279,6 @@ def backend_pids() -> dict[int, float]:
 def run(
     args: argparse.Namespace, env: dict[str, str], base_url: str, redis_pid: int | None
 ) -> None:
-    from balances.sync.request import sync_request
     from config.celery import app
 
     started = time.monotonic()
@@ -264,55 +295,95 @@ def run(
     ]  # fmt: skip
     try:
         hosts = wait_ready(app, args.workers)
-        started = time.monotonic()
-        for service in services:
-            sync_request(service=service, trigger="command")
-        queued = time.monotonic() - started
-
         pgids = {w.pid for w in workers}
-        cpu_before, (busy_before, total_before) = group_cpu_seconds(pgids), machine_cpu()
-        pg_before = process_cpu(backend_pids())
-        redis_before = process_cpu({redis_pid: 0.0}) if redis_pid else {}
-        profilers = start_profilers(args.profile, workers) if args.profile else []
-        t0 = time.time()
-        app.control.add_consumer("celery", destination=hosts, reply=True, timeout=5)
-        deadline = time.monotonic() + args.timeout
-        while True:
-            succeeded, failed, last = ended_runs()
-            if succeeded + failed >= args.services or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
-        cpu_after, (busy_after, total_after) = group_cpu_seconds(pgids), machine_cpu()
-        # Backends opened during the drain: their CPU since they started, a small overcount.
-        pg_after = process_cpu(backend_pids() | pg_before)
-        redis_after = process_cpu({redis_pid: 0.0}) if redis_pid else {}
-        for profiler in profilers:
-            profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
-            profiler.wait(timeout=30)
+        # First every balance changes (new figures), then nothing does (the steady state).
+        drains = {
+            label: drain(app, hosts, pgids, services, redis_pid, args, workers, round_no)
+            for round_no, label in enumerate(("every balance changed", "nothing changed"))
+        }
     finally:
         for worker in workers:
             stop_group(worker)
 
-    wall = (last.timestamp() - t0) if last else float("nan")
-    bound = args.services * args.latency_ms / 1000 / args.concurrency
-    machine = (busy_after - busy_before) / max(total_after - total_before, 1e-9)
+    fetches = args.concurrency * (args.batch_threads if args.batch_size > 1 else 1)
+    bound = args.services * args.latency_ms / 1000 / fetches
+    batching = (
+        f"batches of {args.batch_size} x {args.batch_threads} fetches at once"
+        if args.batch_size > 1
+        else "a task per run"
+    )
     print()
     print(f"workers            {args.workers} x --pool {args.pool} --concurrency {per_worker}"
-          f" (total {args.concurrency}) on {os.cpu_count()} CPUs; settings {env['DJANGO_SETTINGS_MODULE']}"
+          f", {batching}: C = {fetches} fetches in flight, on {os.cpu_count()} CPUs; settings "
+          f"{env['DJANGO_SETTINGS_MODULE']}"
           + (f", CELERY_DB_REUSE_MAX={args.db_reuse_max}" if args.db_reuse_max is not None else ""))  # fmt: skip
     print(f"services           {args.services}, provider latency {args.latency_ms:g} ms")
-    print(f"queued             {args.services} runs in {queued:.2f} s (sync_request + publish)")
-    print(f"wall time          {wall:.2f} s")
     print(
-        f"lower bound        {bound:.2f} s  (N*L/C = {args.services}*{args.latency_ms:g}ms/{args.concurrency})"
+        f"lower bound        {bound:.2f} s  (N*L/C = {args.services}*{args.latency_ms:g}ms/{fetches})"
     )
-    print(f"ratio              {wall / bound:.2f}")
-    print(f"runs               {succeeded} succeeded, {failed} failed"
-          + ("" if succeeded + failed >= args.services else " (TIMED OUT)"))  # fmt: skip
-    print(f"throughput         {args.services / wall:.0f} syncs/s")
-    print(f"worker CPU         {cpu_after - cpu_before:.1f} s = "
-          f"{(cpu_after - cpu_before) / args.services * 1000:.1f} ms per sync; "
-          f"machine busy {machine:.0%} of {os.cpu_count()} CPUs")  # fmt: skip
+    for label, d in drains.items():
+        print(f"--- drain: {label}")
+        print(
+            f"queued             {args.services} runs in {d['queued']:.2f} s (sync_request_many + publish)"
+        )
+        print(f"wall time          {d['wall']:.2f} s")
+        print(f"ratio              {d['wall'] / bound:.2f}")
+        print(f"runs               {d['succeeded']} succeeded, {d['failed']} failed"
+              + ("" if d["succeeded"] + d["failed"] >= args.services else " (TIMED OUT)"))  # fmt: skip
+        print(f"throughput         {args.services / d['wall']:.0f} syncs/s")
+        print(f"worker CPU         {d['cpu_ms']:.1f} ms per sync; machine busy {d['machine']:.0%}"
+              f" of {os.cpu_count()} CPUs")  # fmt: skip
+        print(f"PostgreSQL CPU     {d['pg']}; Redis {d['redis_ms']:.2f} ms per sync")
+    for currencies, (
+        (first, first_q),
+        (repeat, repeat_q),
+        (batched, _batched_q),
+    ) in queries.items():
+        print(f"SQL per sync       {currencies:>2} currencies: {first_q} queries + BEGIN/COMMIT = {first}"
+              f" when every balance changed, {repeat_q} + BEGIN/COMMIT = {repeat} when none did;"
+              f" {batched} per service in a batch of 10 when none did")  # fmt: skip
+    print_targets(bound, drains, queries)
+
+
+def drain(
+    app: Any,
+    hosts: list[str],
+    pgids: set[int],
+    services: list[Any],
+    redis_pid: int | None,
+    args: argparse.Namespace,
+    workers: list[Any],
+    round_no: int,
+) -> dict[str, Any]:
+    """Queue one run per service while the workers do not consume, then let them drain the
+    queue; the figures of that drain."""
+    from balances.sync.request import sync_request_many
+
+    app.control.cancel_consumer("celery", destination=hosts, reply=True, timeout=5)
+    started = time.monotonic()
+    sync_request_many(services=services, trigger="command")
+    queued = time.monotonic() - started
+    done = args.services * round_no
+    _, failed_before, _ = ended_runs()
+    cpu_before, (busy_before, total_before) = group_cpu_seconds(pgids), machine_cpu()
+    pg_before = process_cpu(backend_pids())
+    redis_before = process_cpu({redis_pid: 0.0}) if redis_pid else {}
+    profilers = start_profilers(f"{args.profile}-{round_no}", workers) if args.profile else []
+    t0 = time.time()
+    app.control.add_consumer("celery", destination=hosts, reply=True, timeout=5)
+    deadline = time.monotonic() + args.timeout
+    while True:
+        succeeded, failed, last = ended_runs()
+        if succeeded + failed >= done + args.services or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    cpu_after, (busy_after, total_after) = group_cpu_seconds(pgids), machine_cpu()
+    # Backends opened during the drain: their CPU since they started, a small overcount.
+    pg_after = process_cpu(backend_pids() | pg_before)
+    redis_after = process_cpu({redis_pid: 0.0}) if redis_pid else {}
+    for profiler in profilers:
+        profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        profiler.wait(timeout=30)
     pg = sum(cpu - pg_before.get(pid, 0.0) for pid, cpu in pg_after.items())
     redis_cpu = sum(cpu - redis_before.get(pid, 0.0) for pid, cpu in redis_after.items())
     # Backends that live through the drain can be measured; with a connection per task
@@ -322,10 +393,50 @@ def run(
         if pg_after
         else "not measured (a connection per task)"
     )
-    print(f"PostgreSQL CPU     {pg_text}; Redis {redis_cpu / args.services * 1000:.2f} ms per sync")
-    for currencies, ((first, first_q), (repeat, repeat_q)) in queries.items():
-        print(f"SQL per sync       {currencies:>2} currencies: {first_q} queries + BEGIN/COMMIT = {first}"
-              f" when every balance changed, {repeat_q} + BEGIN/COMMIT = {repeat} when none did")  # fmt: skip
+    return {
+        "queued": queued,
+        "wall": (last.timestamp() - t0) if last else float("nan"),
+        "succeeded": succeeded - (done - failed_before),
+        "failed": failed - failed_before,
+        "cpu_ms": (cpu_after - cpu_before) / args.services * 1000,
+        "machine": (busy_after - busy_before) / max(total_after - total_before, 1e-9),
+        "pg": pg_text,
+        "redis_ms": redis_cpu / args.services * 1000,
+    }
+
+
+# Issue 14, measured on main before the work on it (same machine; then 2 x --pool threads
+# --concurrency 8, a task per run, C = 16, a drain in which every balance changed).
+BEFORE = {"ratio": 1.68, "cpu_ms": 9.3, "statements": "10-11"}
+TARGETS = {"ratio": 1.2, "cpu_ms": 4.0, "statements": 6}
+
+
+def print_targets(
+    bound: float, drains: dict[str, dict[str, Any]], queries: dict[int, list[tuple[int, int]]]
+) -> None:
+    """Today's figures beside those of the issue and its targets."""
+    repeat = max(max(counts[1][0], counts[2][0]) for counts in queries.values())
+
+    def verdict(ok: bool) -> str:
+        return "reached" if ok else "NOT reached"
+
+    print()
+    print(f"{'':<48}{'before (issue 14)':<20}{'now':<10}{'target':<10}")
+    rows = []
+    for label, d in drains.items():
+        ratio = d["wall"] / bound
+        rows += [
+            (f"ratio to N*L/C, {label}", f"{BEFORE['ratio']:.2f}", f"{ratio:.2f}",
+             f"<= {TARGETS['ratio']}", ratio <= TARGETS["ratio"]),
+            (f"worker CPU ms per sync, {label}", f"{BEFORE['cpu_ms']:.1f}", f"{d['cpu_ms']:.1f}",
+             f"<= {TARGETS['cpu_ms']:g}", d["cpu_ms"] <= TARGETS["cpu_ms"]),
+        ]  # fmt: skip
+    rows.append(
+        ("statements per sync, nothing changed", BEFORE["statements"], f"{repeat:g}",
+         f"<= {TARGETS['statements']}", repeat <= TARGETS["statements"])
+    )  # fmt: skip
+    for label, before, now, target, ok in rows:
+        print(f"{label:<48}{before:<20}{now:<10}{target:<10}{verdict(ok)}")
 
 
 def start_profilers(prefix: str, workers: list[Any]) -> list[subprocess.Popen[bytes]]:

@@ -8,10 +8,13 @@ from core.api.views import DocsView, SchemaView
 
 urlpatterns = [
     path("", include("services.api.urls")),
+    path("", include("services.audit.api.urls")),
     path("", include("balances.connections.api.urls")),
     path("", include("balances.api.urls")),
+    path("", include("balances.history.api.urls")),
     path("", include("services.fees.api.urls")),
     path("", include("payouts.api.urls")),
+    path("", include("approvals.api.urls")),
     path("", include("webhooks.api.urls")),
     path("", include("alerts.overview.api.urls")),
     path("", include("alerts.api.urls")),

@@ -18,6 +18,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config.email_url import parse_email_url
 from core import outbound as _outbound
+from core.observability import logs as _logs
+from core.observability import sentry as _sentry
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -86,6 +88,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "core",
     "services",
+    "approvals",
     "balances",
     "payouts",
     "alerts",
@@ -93,6 +96,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the request id for every log line after it, X-Request-ID, the HTTP metrics.
+    "core.observability.middleware.RequestObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "core.pathguard.RefuseUnstorableInputMiddleware",
@@ -128,6 +133,7 @@ TEMPLATES = [
             ],
             "builtins": [
                 "core.templatetags.money",
+                "core.templatetags.plain",
                 "django.contrib.humanize.templatetags.humanize",
             ],
         },
@@ -159,6 +165,11 @@ else:
             conn_health_checks=True,
         )
     }
+    # Behind a pooler in transaction mode (PgBouncer's pool_mode=transaction) a server-side
+    # cursor may outlive its connection's turn; the CSV exports then read keyset batches.
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool(
+        "DATABASE_DISABLE_SERVER_SIDE_CURSORS", False
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth ---------------------------------------------------------------------------------
@@ -172,9 +183,11 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "overview:index"
 LOGOUT_REDIRECT_URL = "login"
 # The lockout check comes first: a locked-out client is refused before any password is tried.
+# Then Django's ModelBackend, reading a user's permissions and groups in one query per request
+# (core/auth_backend.py).
 AUTHENTICATION_BACKENDS = [
     "core.lockout.LockoutBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "core.auth_backend.PermissionsBackend",
 ]
 
 # Login throttling (django-axes, see core/lockout.py): LOGIN_FAILURE_LIMIT failed logins within
@@ -264,6 +277,8 @@ if not DEBUG and HTTPS_ONLY:
     SECURE_HSTS_SECONDS = env_int("HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
+    # Probes and Prometheus call the app's port directly, over plain HTTP.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 BEHIND_PROXY = env_bool("BEHIND_PROXY", False)
 # Proxies of ours in front of the app, each appending to X-Forwarded-For: the client is that
 # many addresses from the right (core/net.py).  Without BEHIND_PROXY the header is ignored.
@@ -342,10 +357,20 @@ SYNC_PAUSE_AFTER_FAILURES = env_int("SYNC_PAUSE_AFTER_FAILURES", 10)
 SYNC_TASK_TIME_LIMIT = env_int("SYNC_TASK_TIME_LIMIT", 300)
 SYNC_SCHEDULER_TICK_SECONDS = env_int("SYNC_SCHEDULER_TICK_SECONDS", 60)
 SYNC_MAX_ATTEMPTS = env_int("SYNC_MAX_ATTEMPTS", 5)
+# A balance set by hand less than this many hours ago is not overwritten by a sync that
+# disagrees: the sync holds it for review (balances/reviews).  0: syncs overwrite at once.
+SYNC_PROTECTION_HOURS = env_int("SYNC_PROTECTION_HOURS", 24)
 SYNC_RETRY_BASE_SECONDS = float(os.environ.get("SYNC_RETRY_BASE_SECONDS", "5"))
 SYNC_RETRY_MAX_SECONDS = float(os.environ.get("SYNC_RETRY_MAX_SECONDS", "300"))
 # In-process mode has no worker to come back later: a retry waits at most this long inline.
 SYNC_INLINE_RETRY_BUDGET_SECONDS = float(os.environ.get("SYNC_INLINE_RETRY_BUDGET_SECONDS", "10"))
+# The scheduler queues its runs as batches of at most this many services of one provider (one
+# task each; 1: a task per run); a batch fetches from its providers on this many threads at
+# once, and applies each service in its own transaction (balances/sync/batch.py).
+SYNC_BATCH_SIZE = env_int("SYNC_BATCH_SIZE", 32)
+SYNC_BATCH_THREADS = env_int("SYNC_BATCH_THREADS", 4)
+if SYNC_BATCH_SIZE < 1 or SYNC_BATCH_THREADS < 1:
+    raise ImproperlyConfigured("SYNC_BATCH_SIZE and SYNC_BATCH_THREADS must be at least 1.")
 PROVIDER_HTTP_TIMEOUT = float(os.environ.get("PROVIDER_HTTP_TIMEOUT", "10"))
 PROVIDER_SANDBOXES = env_bool("PROVIDER_SANDBOXES", EMBEDDED)
 # Provider base URLs must be on a provider's documented hosts or listed here: "host" (its
@@ -462,7 +487,22 @@ CELERY_BEAT_SCHEDULE = {
         "task": "webhooks.tasks.purge_old",
         "schedule": 3600.0,
     },
+    # Approval requests past APPROVAL_EXPIRY_HOURS (a payout's hold is released); a decision
+    # checks the expiry itself too, so this only tidies up.
+    "expire-approval-requests": {
+        "task": "approvals.tasks.expire_due",
+        "schedule": 60.0,
+    },
 }
+
+# --- Approvals (four eyes) ---------------------------------------------------------------
+# Platform defaults per currency, overridden by a currency's stored policy:
+# "EUR:manual=1000.00,payout=5000.00,deletion=1;JPY:manual=0" (approvals/policy.py parses it
+# at start-up; a bad entry stops the start).  Empty: nothing needs approval without a policy.
+APPROVAL_DEFAULTS = os.environ.get("APPROVAL_DEFAULTS", "")
+APPROVAL_EXPIRY_HOURS = env_int("APPROVAL_EXPIRY_HOURS", 24)
+if APPROVAL_EXPIRY_HOURS < 1:
+    raise ImproperlyConfigured("APPROVAL_EXPIRY_HOURS must be 1 or more.")
 
 # --- Money --------------------------------------------------------------------------------
 # The currency registry (core/money/currencies.py) is py-moneyed's, which comes with the
@@ -506,6 +546,8 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PARSER_CLASSES": ["core.api.parsers.DecimalJSONParser"],
+    # An unknown ?format= is a 406 in the envelope, not a bare 404.
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "core.api.negotiation.ApiContentNegotiation",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
@@ -544,6 +586,8 @@ SPECTACULAR_SETTINGS = {
         "ServiceStatusEnum": "services.models.Service.Status",
         "SyncRunStatusEnum": "balances.models.SyncRun.Status",
         "SyncRunTriggerEnum": "balances.models.SyncRun.Trigger",
+        "BalanceReviewStatusEnum": "balances.models.BalanceReview.Status",
+        "BalanceReviewDecisionEnum": "balances.reviews.actions.DECISIONS",
         "PayoutStatusEnum": "payouts.models.Payout.Status",
         "AlertKindEnum": "alerts.models.Kind",
         "AlertStatusEnum": "alerts.models.Alert.Status",
@@ -557,15 +601,36 @@ SPECTACULAR_SETTINGS = {
 
 # --- Logging ------------------------------------------------------------------------------
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        # httpx logs every request line at INFO; ours are logged by providers/http.py.
-        "httpx": {"level": "WARNING"},
-        "httpcore": {"level": "WARNING"},
-    },
-}
+# One JSON object per line (production: time, level, logger, message, request_id, user or
+# api_key, service_id, sync_run_id, payout_id, provider) or readable text (the embedded
+# default).  core/observability/logs.py.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "").strip().lower() or ("text" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured("LOG_FORMAT must be json or text.")
+LOGGING = _logs.logging_config(fmt=LOG_FORMAT, level=LOG_LEVEL)
+
+# --- Operations: probes, metrics, error reporting (README "Operations") -------------------
+# GET /metrics needs "Authorization: Bearer <METRICS_TOKEN>"; without a token it is a 404.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# prometheus-client's multiprocess mode (gunicorn workers, Celery workers on one host): every
+# process writes its values here and /metrics adds them up.  Read by prometheus-client itself
+# from the environment when it is imported; here for /metrics.
+PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+# Workers write a heartbeat this often; /readyz fails when none is younger than the max age.
+WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 10)
+WORKER_HEARTBEAT_MAX_AGE_SECONDS = env_int("WORKER_HEARTBEAT_MAX_AGE_SECONDS", 60)
+# Beat (or the embedded default's schedule thread) writes one as it ticks, at least every
+# CELERY_BEAT_MAX_LOOP_INTERVAL seconds.
+SCHEDULER_HEARTBEAT_MAX_AGE_SECONDS = env_int("SCHEDULER_HEARTBEAT_MAX_AGE_SECONDS", 180)
+CELERY_BEAT_MAX_LOOP_INTERVAL = 30
+CELERY_BEAT_SCHEDULER = "core.observability.tasks:HeartbeatScheduler"
+# Each readiness check (database, Redis) answers within this many seconds or is "timeout".
+READINESS_TIMEOUT_SECONDS = float(os.environ.get("READINESS_TIMEOUT_SECONDS", "1.5"))
+if WORKER_HEARTBEAT_MAX_AGE_SECONDS < 2 * WORKER_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(
+        "WORKER_HEARTBEAT_MAX_AGE_SECONDS must be at least twice WORKER_HEARTBEAT_SECONDS."
+    )
+# Sentry: on when SENTRY_DSN is set (core/observability/sentry.py); no personal data.
+SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
+SENTRY_ENVIRONMENT = os.environ.get("SENTRY_ENVIRONMENT", "")
+_sentry.sentry_init(dsn=SENTRY_DSN, environment=SENTRY_ENVIRONMENT)

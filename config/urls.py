@@ -4,13 +4,23 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
+from core.favicon import favicon
+from core.observability import views as observability
+
 urlpatterns = [
+    # Probes and Prometheus (core/observability/views.py): no login, fixed answers.
+    path("healthz", observability.healthz, name="healthz"),
+    path("readyz", observability.readyz, name="readyz"),
+    path("metrics", observability.metrics, name="metrics"),
+    path("favicon.ico", favicon, name="favicon"),
     # The overview (the landing page) and the lists across services: /, /balances/,
     # /sync-runs/, /payouts/.
     path("", include("alerts.overview.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("alerts/", include("alerts.urls")),
     path("alert-rules/", include("alerts.rule_urls")),
+    path("approvals/", include("approvals.urls")),
+    path("audit/", include("services.audit.urls")),
     path("account/", include("services.accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api_urls")),

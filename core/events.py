@@ -77,6 +77,13 @@ class SyncFinished:
     error_category: str
     error_message: str
     at: datetime
+    # How the run was asked for (button, schedule, api, command) and how long it ran, from
+    # its start to its end (None when it never started): for the metrics.
+    trigger: str = ""
+    duration_seconds: float | None = None
+    # False when a successful run changed no balance's figures (it only confirmed them), so
+    # that listeners can skip work that depends on figures; None when not known.
+    figures_changed: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ from celery.beat import ScheduleEntry, Scheduler, SchedulingError
 from django.db import connections
 from django.utils.module_loading import autodiscover_modules
 
+from core.observability.tasks import scheduler_ticked
+
 log = logging.getLogger(__name__)
 
 
@@ -87,6 +89,8 @@ class PeriodicTasks(threading.Thread):
                 # One broken entry must not end the schedule of every other one.
                 log.exception("periodic tasks: tick failed")
                 delay = self.scheduler.max_interval
+            # Readiness reads this: the schedule is alive (core/observability/health.py).
+            scheduler_ticked(self.scheduler)
             self._stopping.wait(self.scheduler.max_interval if delay is None else delay)
 
     def stop(self, *, timeout: float = 5.0) -> None:

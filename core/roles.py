@@ -6,6 +6,7 @@ from __future__ import annotations
 VIEWER = "viewer"
 OPERATOR = "operator"
 ADMIN = "admin"
+APPROVER = "approver"
 
 _VIEW = [
     "services.view_service",
@@ -20,6 +21,7 @@ _VIEW = [
     "payouts.view_payoutevent",
     "alerts.view_alert",
     "alerts.view_alertrule",
+    "approvals.view_approvalrequest",
 ]
 _OPERATE = [
     "balances.add_balance",
@@ -46,17 +48,25 @@ _ADMINISTER = [
     "alerts.add_alertrule",
     "alerts.change_alertrule",
     "alerts.delete_alertrule",
+    # Who changed what across the system (services/audit): admins.
+    "services.view_audit_log",
     # Webhook URLs and delivery logs are sensitive: admins only, viewing included.
     "webhooks.view_webhook",
     "webhooks.add_webhook",
     "webhooks.change_webhook",
     "webhooks.delete_webhook",
+    "approvals.view_approvalpolicy",
+    "approvals.add_approvalpolicy",
+    "approvals.change_approvalpolicy",
 ]
+# Four eyes: approve or reject what someone else asked for (never one's own request).
+_APPROVE = ["approvals.approve"]
 
 ROLES: dict[str, list[str]] = {
     VIEWER: _VIEW,
     OPERATOR: _VIEW + _OPERATE,
-    ADMIN: _VIEW + _OPERATE + _ADMINISTER,
+    ADMIN: _VIEW + _OPERATE + _ADMINISTER + _APPROVE,
+    APPROVER: _VIEW + _APPROVE,
 }
 
 

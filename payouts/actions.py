@@ -5,10 +5,14 @@ Money rules, in one place for the pages and the API:
 * A payout that has not ended holds amount + fee on its balance: ``Balance.held``, moved
   only by the balances actions called here, in the payout's transaction.  Available for
   payout = available - held, both read from the one balance row.
-* Creation locks the balance row (SELECT ... FOR UPDATE), checks the funds on it and adds
-  the hold before the lock is released.  Every creation on that balance queues behind the
-  lock, so the row it reads holds every payout committed before it: no two requests can
-  both spend the same funds.
+* Creation holds amount + fee with one conditional UPDATE ... RETURNING of the balance row
+  (``balance_hold_for_new_payout``): it takes the row lock, checks the funds on the row as
+  every payout committed before it left it, and adds the hold, so no two requests can both
+  spend the same funds.  Every creation on that balance queues behind that lock, so the
+  hold is the transaction's last write: parsing, pricing, the idempotency check and the
+  inserts of the payout and its entries happen before it, and only the hold, the alert
+  evaluation it triggers and the commit run under the lock.  The idempotency key's unique
+  constraint decides between concurrent requests with the same key.
 * Paid debits the balance by amount + fee (history entry by the payout) and releases the
   hold in the same UPDATE; failed and canceled only release the hold.
 """
@@ -17,20 +21,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
+from approvals import actions as approval_actions
+from approvals.models import ApprovalRequest
+from approvals.policy import Rules, rules_from, rules_from_raw, with_rules, with_rules_of
 from balances.actions.payout import (
     balance_debit_for_payout,
+    balance_hold_for_new_payout,
     balance_hold_for_payout,
     balance_release_for_payout,
 )
 from balances.models import Balance
 from core import events
-from core.actors import Actor
+from core.actors import Actor, ActorType
 from core.errors import (
     Conflict,
     NotAllowed,
@@ -41,6 +51,7 @@ from core.errors import (
 )
 from core.money import currencies
 from payouts.models import Payout, PayoutEvent
+from services.actions import audit
 from services.fees import formula as fees
 from services.models import FeeRule, Service
 
@@ -50,6 +61,9 @@ REASON_MAX_LENGTH = 1000
 
 S = Payout.Status
 TRANSITIONS: dict[str, tuple[str, ...]] = {
+    # Only through its approval request (approvals): approved -> pending; rejected or
+    # expired -> canceled.
+    S.AWAITING_APPROVAL: (S.PENDING, S.CANCELED),
     S.PENDING: (S.PROCESSING, S.FAILED, S.CANCELED),
     S.PROCESSING: (S.PAID, S.FAILED, S.CANCELED),
     S.PAID: (),
@@ -167,7 +181,10 @@ def _funds_check(balance: Balance, *, amount: Decimal, fee: Decimal, currency: s
 
 def _lock_balance(service: Service, code: str) -> Balance:
     try:
-        balance = Balance.objects.select_for_update().get(service=service, currency=code)
+        # The currency's approval rules come with the locked row (no query of their own).
+        balance = with_rules(Balance.objects.select_for_update()).get(
+            service=service, currency=code
+        )
         balance.service = service  # the hold's event names it: no query for it
         return balance
     except Balance.DoesNotExist:
@@ -209,22 +226,146 @@ def _check_payable(
         )
 
 
-def _insert(fields: dict[str, Any], *, service: Service, key: str | None) -> Payout | None:
-    """The new payout, or None when a concurrent request with the same key won."""
-    if key is None:
-        return Payout.objects.create(**fields)
-    try:
-        with transaction.atomic():
-            return Payout.objects.create(**fields)
-    except IntegrityError:
-        # The same key used concurrently for another currency (a different balance lock):
-        # the unique constraint made the other request win.
-        if _existing(service, key) is None:  # pragma: no cover - any other constraint is a bug
-            raise
-        return None
+class _KeyTaken(Exception):
+    """A concurrent request with the same idempotency key committed first (the unique
+    constraint said so): this one's transaction is rolled back and the first one's payout
+    is the answer."""
+
+
+class _RulesMoved(Exception):
+    """The approval policy read under the balance lock differs from the one the payout was
+    written with: written again with these rules."""
+
+    def __init__(self, rules: Rules) -> None:
+        self.rules = rules
+
+
+# A policy edited between reading it and locking the balance costs one more attempt; edited
+# again and again meanwhile (never in practice), the caller is asked to retry.
+POLICY_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class _Draft:
+    """A payout request, parsed and priced before any lock is taken."""
+
+    service: Service
+    code: str
+    value: Decimal
+    where: str
+    key: str | None
+    fingerprint: str
+    quote: Any
+    actor: Actor
+
+
+def _prepare(service: Service, code: str, key: str | None) -> tuple[Service, int | None]:
+    """One statement: the service as committed now (its status, its fee profile in force,
+    not the one the caller loaded), the payout already made with ``key`` if any, and the
+    currency's approval rules, all before the balance lock."""
+    found = with_rules_of(Service.objects.select_related("fee_profile"), code)
+    if key is not None:
+        taken = Payout.objects.filter(service=OuterRef("pk"), idempotency_key=key)
+        found = found.annotate(existing_payout_pk=Subquery(taken.values("pk")[:1]))
+    current = found.get(pk=service.pk)
+    return current, getattr(current, "existing_payout_pk", None)
 
 
 @transaction.atomic
+def _write(draft: _Draft, rules: Rules) -> Payout:
+    """The payout, its timeline entry and audit entry, then the hold: the balance row is
+    locked by the hold's statement, so only the hold, what listens to it in the same
+    transaction (alerts) and the commit run under the lock.  Raises ``_KeyTaken`` or
+    ``_RulesMoved`` to roll everything back."""
+    code, value, fee, actor = draft.code, draft.value, draft.quote.fee, draft.actor
+    needs_approval = rules.payout_needs_approval(value)
+    now = timezone.now()
+    payout = _insert(
+        {
+            "status": S.AWAITING_APPROVAL if needs_approval else S.PENDING,
+            "service": draft.service,
+            "currency": code,
+            "amount": value,
+            "fee": fee,
+            "destination": draft.where,
+            "idempotency_key": draft.key,
+            "request_fingerprint": draft.fingerprint,
+            "created_by": actor.user,
+            "created_by_label": actor.label[:150],
+            "created_at": now,
+            "updated_at": now,
+        }
+    )
+    note = (
+        f"Created: {_shown(value, code)} + {_shown(fee, code)} fee "
+        f"({draft.quote.source}); {_shown(draft.quote.total, code)} {code} on hold."
+    )
+    if needs_approval:
+        approval = approval_actions.approval_request(
+            kind=ApprovalRequest.Kind.PAYOUT,
+            service=draft.service,
+            currency=code,
+            actor=actor,
+            reason=f"Payout to {draft.where}",
+            proposed_value=value,
+            payout_public_id=payout.public_id,
+        )
+        note += f" Waiting for approval ({approval.public_id})."
+    event = PayoutEvent.objects.create(
+        payout=payout,
+        from_status="",
+        to_status=payout.status,
+        actor_label=actor.label[:150],
+        actor_user=actor.user,
+        note=note,
+        created_at=now,
+    )
+    _audit(
+        payout,
+        action="payout_created",
+        actor=actor,
+        changes={
+            "status": payout.status,
+            "currency": code,
+            "amount": _plain(value, code),
+            "fee": _plain(fee, code),
+            "destination": draft.where,
+        },
+    )
+    locked_rules = _hold(draft, total=payout.total)
+    if locked_rules.payout_needs_approval(value) != needs_approval:
+        raise _RulesMoved(locked_rules)
+    # The timeline as written: the API answers with it without reading it back.
+    payout.timeline = [event]  # type: ignore[attr-defined]
+    _announce(payout, service=draft.service, from_status=None)
+    return payout
+
+
+def _hold(draft: _Draft, *, total: Decimal) -> Rules:
+    """Hold ``total`` on the balance and return the approval rules read under its lock:
+    one UPDATE ... RETURNING when the funds suffice (the common case); otherwise the row is
+    locked and read to say why nothing can be held."""
+    balance = balance_hold_for_new_payout(service=draft.service, currency=draft.code, amount=total)
+    if balance is not None:
+        return rules_from_raw(balance)
+    balance = _lock_balance(draft.service, draft.code)
+    _funds_check(balance, amount=draft.value, fee=draft.quote.fee, currency=draft.code)
+    # The funds were freed between the two statements (a payout ended): hold on the locked row.
+    balance_hold_for_payout(balance=balance, amount=total)
+    return rules_from(balance)
+
+
+def _insert(fields: dict[str, Any]) -> Payout:
+    """The new payout; ``_KeyTaken`` when a concurrent request with the same key won (the
+    unique constraint is the truth: the fast-path check before is only a shortcut)."""
+    if fields["idempotency_key"] is None:
+        return Payout.objects.create(**fields)
+    try:
+        return Payout.objects.create(**fields)
+    except IntegrityError as exc:
+        raise _KeyTaken from exc
+
+
 def payout_create(
     *,
     service: Service,
@@ -235,11 +376,18 @@ def payout_create(
     idempotency_key: str | None = None,
     expected_fee: Decimal | None = None,
 ) -> tuple[Payout, bool]:
-    """Create a pending payout; returns ``(payout, created)``.
+    """Create a pending payout; returns ``(payout, created)``.  Above the currency's
+    approval limit it is created ``awaiting_approval`` instead, holding its funds the same
+    way, with an approval request (``approvals.queries.approval_for_payout``).
 
     With an ``idempotency_key`` already used on this service: the same request returns the
     first payout (``created`` False), a different one raises ``Conflict``.  ``expected_fee``
     (the fee the user was shown) refuses the payout if the fee changed in the meantime.
+
+    Every payout on a balance queues for its row lock, so everything that does not need it
+    happens before: parsing, the idempotency check, the service, pricing, the approval
+    rules (checked again under the lock), and the inserts of the payout and its entries.
+    One transaction; the lock is taken by its last write, the hold.
     """
     code = currencies.clean_code(currency)
     value = _amount(amount, code)
@@ -247,62 +395,62 @@ def payout_create(
     key = _idempotency_key(idempotency_key)
     fingerprint = request_fingerprint(currency=code, amount=value, destination=where)
 
-    existing = _existing(service, key)
-    if existing is not None:
-        return _replay(existing, fingerprint)
-
-    # Priced before the lock: every payout on this balance queues for that lock, so it is
-    # held only for what needs it (the funds check, the insert and the hold).  Each
-    # statement reads what is committed now, so this is the fee profile in force, not the
-    # one the caller loaded.
-    current = Service.objects.select_related("fee_profile").get(pk=service.pk)
+    current, existing_pk = _prepare(service, code, key)
+    if existing_pk is not None:
+        return _replay(Payout.objects.get(pk=existing_pk), fingerprint)
     quote = fees.quote(
         profile=current.fee_profile, operation=FeeRule.Operation.PAYOUT, currency=code, amount=value
     )
-
-    balance = _lock_balance(service, code)
-    # A twin request with the same key waited on the lock above: it sees our payout now.
-    existing = _existing(service, key)
-    if existing is not None:
-        return _replay(existing, fingerprint)
     _check_payable(current=current, value=value, code=code, quote=quote, expected_fee=expected_fee)
-    _funds_check(balance, amount=value, fee=quote.fee, currency=code)
-
-    now = timezone.now()
-    payout = _insert(
-        {
-            "service": service,
-            "currency": code,
-            "amount": value,
-            "fee": quote.fee,
-            "destination": where,
-            "idempotency_key": key,
-            "request_fingerprint": fingerprint,
-            "created_by": actor.user,
-            "created_by_label": actor.label[:150],
-            "created_at": now,
-            "updated_at": now,
-        },
+    draft = _Draft(
         service=service,
+        code=code,
+        value=value,
+        where=where,
         key=key,
+        fingerprint=fingerprint,
+        quote=quote,
+        actor=actor,
     )
-    if payout is None:
-        return _replay(_existing(service, key), fingerprint)  # type: ignore[arg-type]
-    balance_hold_for_payout(balance=balance, amount=payout.total)
-    PayoutEvent.objects.create(
-        payout=payout,
-        from_status="",
-        to_status=payout.status,
-        actor_label=actor.label[:150],
-        actor_user=actor.user,
-        note=(
-            f"Created: {_shown(value, code)} + {_shown(quote.fee, code)} fee "
-            f"({quote.source}); {_shown(quote.total, code)} {code} on hold."
-        ),
-        created_at=now,
+    rules = rules_from(current, code)
+    for _ in range(POLICY_ATTEMPTS):
+        try:
+            return _write(draft, rules), True
+        except _KeyTaken:
+            existing = _existing(service, key)
+            if existing is None:  # pragma: no cover - any other constraint is a bug
+                raise
+            return _replay(existing, fingerprint)
+        except _RulesMoved as moved:
+            rules = moved.rules
+    raise Conflict(
+        "The approval policy of this currency changed while the payout was being created; "
+        "nothing was done, try again.",
+        code="policy_changed",
     )
-    _announce(payout, service=service, from_status=None)
-    return payout, True
+
+
+def _plain(value: Decimal, currency: str) -> str:
+    return currencies.plain_amount(value, currency)
+
+
+def _audit(
+    payout: Payout, *, action: str, actor: Actor, changes: dict[str, Any], reason: str = ""
+) -> None:
+    """A person's write to a payout in the audit log (the payout's own events keep every
+    move, the system's included)."""
+    if actor.type != ActorType.USER:
+        return
+    audit(
+        actor=actor,
+        action=action,
+        subject=f"payout {payout.public_id}",
+        service=payout.service,
+        changes=changes,
+        object_type="payout",
+        object_id=payout.public_id,
+        reason=reason,
+    )
 
 
 def _announce(payout: Payout, *, service: Service, from_status: str | None) -> None:
@@ -332,9 +480,12 @@ def payout_transition(
     actor: Actor,
     reason: str = "",
     expected_version: int | None = None,
+    approval_public_id: str = "",
 ) -> Payout:
     """Move ``payout`` to ``to_status`` if its current state allows it (else ``NotAllowed``,
-    409).  ``expected_version`` is the version the caller saw (``StaleVersion`` if it moved)."""
+    409).  ``expected_version`` is the version the caller saw (``StaleVersion`` if it moved).
+    A payout awaiting approval moves only by its approval request (``approval_public_id``,
+    given by the request's handlers in payouts/approval_handlers.py)."""
     note = _reason(reason)
     locked = Payout.objects.select_for_update().select_related("service").get(pk=payout.pk)
     if expected_version is not None and locked.version != expected_version:
@@ -343,6 +494,13 @@ def payout_transition(
             f"{locked.get_status_display().lower()}. Nothing was done.",
             current=locked,
             details={"currentVersion": locked.version, "status": locked.status},
+        )
+    if locked.status == S.AWAITING_APPROVAL and not approval_public_id:
+        raise NotAllowed(
+            f"Payout {locked.public_id} is awaiting approval: approve or reject its request "
+            "in Approvals.",
+            details={"status": locked.status, "allowed": []},
+            code="awaiting_approval",
         )
     if to_status not in allowed_transitions(locked.status):
         allowed = allowed_transitions(locked.status)
@@ -385,6 +543,13 @@ def payout_transition(
         actor_user=actor.user,
         note=note,
         created_at=now,
+    )
+    _audit(
+        locked,
+        action=f"payout_{to_status}",
+        actor=actor,
+        changes={"status": [from_status, to_status]},
+        reason=note,
     )
     _announce(locked, service=locked.service, from_status=from_status)
     return locked
@@ -448,5 +613,7 @@ ACTIONS: dict[str, str] = {
 
 
 def actions_allowed(payout: Payout) -> list[str]:
+    if payout.status == S.AWAITING_APPROVAL:
+        return []  # decided in Approvals
     allowed = allowed_transitions(payout.status)
     return [verb for verb, status in ACTIONS.items() if status in allowed]

@@ -21,13 +21,16 @@ def new_payout_id() -> str:
 
 class Payout(models.Model):
     class Status(models.TextChoices):
+        # Above the currency's approval limit: holds its funds until a second person
+        # approves it (-> pending) or rejects it, or it expires (-> canceled).
+        AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
         PENDING = "pending", "Pending"
         PROCESSING = "processing", "Processing"
         PAID = "paid", "Paid"
         FAILED = "failed", "Failed"
         CANCELED = "canceled", "Canceled"
 
-    OPEN = (Status.PENDING, Status.PROCESSING)
+    OPEN = (Status.AWAITING_APPROVAL, Status.PENDING, Status.PROCESSING)
 
     public_id = models.CharField(max_length=32, unique=True, default=new_payout_id, editable=False)
     service = models.ForeignKey(
@@ -37,7 +40,7 @@ class Payout(models.Model):
     amount = AmountField()
     fee = AmountField(default=Decimal(0))
     destination = models.CharField(max_length=255)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     # NULL, not "": the unique constraint below only covers payouts that carry a key.
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     request_fingerprint = models.CharField(max_length=64, blank=True)
@@ -62,12 +65,24 @@ class Payout(models.Model):
             models.CheckConstraint(condition=Q(amount__gt=0), name="payout_amount_positive"),
             models.CheckConstraint(condition=Q(fee__gte=0), name="payout_fee_not_negative"),
             models.CheckConstraint(
-                condition=Q(status__in=["pending", "processing", "paid", "failed", "canceled"]),
+                condition=Q(
+                    status__in=[
+                        "awaiting_approval",
+                        "pending",
+                        "processing",
+                        "paid",
+                        "failed",
+                        "canceled",
+                    ]
+                ),
                 name="payout_status_valid",
             ),
             # A payout holds funds exactly while it has not ended.
             models.CheckConstraint(
-                condition=Q(status__in=["pending", "processing"], ended_at__isnull=True)
+                condition=Q(
+                    status__in=["awaiting_approval", "pending", "processing"],
+                    ended_at__isnull=True,
+                )
                 | Q(status__in=["paid", "failed", "canceled"], ended_at__isnull=False),
                 name="payout_ended_at_matches_status",
             ),
@@ -76,7 +91,7 @@ class Payout(models.Model):
             models.Index(
                 fields=["service", "currency"],
                 name="payout_open_idx",
-                condition=Q(status__in=["pending", "processing"]),
+                condition=Q(status__in=["awaiting_approval", "pending", "processing"]),
             ),
             models.Index(fields=["service", "-created_at"], name="payout_service_idx"),
         ]
@@ -98,8 +113,8 @@ class PayoutEvent(models.Model):
     """The payout's timeline: creation and every transition, append-only."""
 
     payout = models.ForeignKey(Payout, on_delete=models.CASCADE, related_name="events")
-    from_status = models.CharField(max_length=16, blank=True)
-    to_status = models.CharField(max_length=16)
+    from_status = models.CharField(max_length=20, blank=True)
+    to_status = models.CharField(max_length=20)
     actor_label = models.CharField(max_length=150)
     actor_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -10,13 +10,16 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from approvals.queries import approval_for_payout
 from balances.queries import balance_cards
 from core.actors import Actor
+from core.csvexport import csv_response, wants_csv
 from core.errors import DomainError
 from core.forms import add_domain_error
 from core.money import currencies
 from core.permissions import require_perms
 from payouts import actions, queries
+from payouts.exports import PAYOUT_HEADER, payout_rows
 from payouts.forms import PayoutFilterForm, PayoutForm, PayoutTransitionForm
 from services.queries import service_get
 
@@ -34,7 +37,8 @@ VERB_LABELS = {
 
 @require_perms("services.view_service", "payouts.view_payout")
 def payout_list(request: HttpRequest, service_id: str) -> HttpResponse:
-    """Who: viewer and above; New payout for operators.  Newest first, 25 a page."""
+    """Who: viewer and above; New payout for operators.  Newest first, 25 a page;
+    ``?format=csv`` (Download CSV) answers every payout the filters select."""
     service = service_get(service_id)
     cards = balance_cards(service)
     codes = sorted(
@@ -43,9 +47,12 @@ def payout_list(request: HttpRequest, service_id: str) -> HttpResponse:
     )
     filters = PayoutFilterForm(request.GET or None, currency_codes=codes)
     chosen = filters.filters()
-    page = Paginator(
-        queries.payouts_for_service(service_id=service.pk, **chosen), PAGE_SIZE
-    ).get_page(request.GET.get("page"))
+    payouts = queries.payouts_for_service(service_id=service.pk, **chosen)
+    if wants_csv(request):  # Download CSV: every row the filters select, not one page
+        return csv_response(
+            PAYOUT_HEADER, payout_rows(payouts), filename=f"payouts-{service.public_id}"
+        )
+    page = Paginator(payouts, PAGE_SIZE).get_page(request.GET.get("page"))
     extra = urlencode({k: v for k, v in chosen.items() if v})
     return render(
         request,
@@ -118,7 +125,13 @@ def payout_add(request: HttpRequest, service_id: str) -> HttpResponse:
                 status = exc.http_status
             else:
                 total = currencies.format_amount(payout.total, payout.currency)
-                if created:
+                if payout.status == payout.Status.AWAITING_APPROVAL:
+                    messages.warning(
+                        request,
+                        f"Payout {payout.public_id} is waiting for approval: {total} "
+                        f"{payout.currency} on hold until a second person approves or rejects it.",
+                    )
+                elif created:
                     messages.success(
                         request,
                         f"Payout {payout.public_id} created: {total} {payout.currency} on hold.",
@@ -182,6 +195,9 @@ def payout_detail(request: HttpRequest, service_id: str, payout_id: str) -> Http
             "payout": payout,
             "events": queries.payout_with_events(payout),
             "verbs": [(v, VERB_LABELS[v][0]) for v in actions.actions_allowed(payout)],
+            "approval": approval_for_payout(payout.public_id)
+            if payout.status == payout.Status.AWAITING_APPROVAL
+            else None,
         },
     )
 

@@ -90,6 +90,8 @@ def service_create(
         action="service_created",
         subject=service.public_id,
         service=service,
+        object_type="service",
+        object_id=service.public_id,
         changes={"name": service.name, "country": service.country, "status": service.status},
     )
     return service
@@ -134,6 +136,8 @@ def service_update(
         action="service_updated",
         subject=service.public_id,
         service=service,
+        object_type="service",
+        object_id=service.public_id,
         changes=changes,
     )
     return service
@@ -167,6 +171,8 @@ def service_delete(*, service: Service, actor: Actor) -> None:
         actor=actor,
         action="service_deleted",
         subject=f"{service.name} ({service.public_id})",
+        object_type="service",
+        object_id=service.public_id,
         changes={"name": service.name, "country": service.country},
     )
     service.delete()

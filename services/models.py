@@ -216,7 +216,10 @@ class ApiKey(models.Model):
 
 
 class AuditEntry(models.Model):
-    """Append-only history of changes to services, connections and fee profiles."""
+    """Append-only record of every write by a person, an API key or the system: services,
+    provider connections, fee profiles and rules, balances, payouts, API keys, alert rules,
+    webhooks, approvals (balance syncs are not audited per balance: the sync run is their
+    record)."""
 
     service = models.ForeignKey(
         Service, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit"
@@ -248,7 +251,12 @@ class AuditEntry(models.Model):
         verbose_name_plural = "audit entries"
         indexes = [
             models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),
+            # The audit log's keyset pages, newest first (services/audit).
+            models.Index(fields=["-created_at", "-id"], name="audit_created_idx"),
         ]
+        # The audit log across the system (admins); view_auditentry lets viewers read one
+        # service's or one fee profile's trail.
+        permissions = [("view_audit_log", "Can view the audit log of the whole system")]
 
     def __str__(self) -> str:
         return f"{self.action} {self.subject} by {self.actor_label}"

@@ -45,10 +45,17 @@ def service_detail(request: HttpRequest, service_id: str) -> HttpResponse:
     """Who: viewer and above; the provider connection's secrets are never shown.  The
     balances and the provider section come from balances' template tags."""
     service = queries.service_get(service_id)
+    # Delete is shown disabled with the reason where the action would refuse it (two counts,
+    # only for those who may delete).
+    may_delete = request.user.has_perm("services.delete_service")
     return render(
         request,
         "services/service_detail.html",
-        {"service": service, "audit": AuditEntry.objects.filter(service=service)[:5]},
+        {
+            "service": service,
+            "audit": AuditEntry.objects.filter(service=service)[:5],
+            "delete_blockers": actions.deletion_blockers(service) if may_delete else [],
+        },
     )
 
 

@@ -39,6 +39,7 @@ from core.actors import Actor
 from core.crypto import fernet
 from core.errors import NotAllowed, ValidationFailed
 from core.outbound import OutboundRefused
+from services.actions import audit
 from webhooks import http, payloads, signing
 from webhooks.models import URL_MAX_LENGTH, Webhook, WebhookAttempt, WebhookDelivery, WebhookEvent
 
@@ -144,6 +145,7 @@ def signing_secrets(webhook: Webhook, *, now: datetime) -> list[str]:
 # --- Subscriptions --------------------------------------------------------------------------
 
 
+@transaction.atomic
 def webhook_create(
     *,
     url: object,
@@ -168,7 +170,35 @@ def webhook_create(
         updated_at=now,
     )
     logger.info("webhook %s created by %s", webhook.public_id, actor.label)
+    _audit(
+        webhook,
+        action="webhook_created",
+        actor=actor,
+        changes={**_audit_fields(webhook), "secret": "set"},
+    )
     return webhook, secret
+
+
+def _audit_fields(webhook: Webhook) -> dict[str, Any]:
+    """What the audit log keeps of a webhook: its URL's host (a URL may carry a token in its
+    path or query, so the rest is never copied), events, description and state."""
+    return {
+        "host": urlsplit(webhook.url).hostname or "",
+        "events": ", ".join(webhook.events),
+        "description": webhook.description,
+        "active": webhook.active,
+    }
+
+
+def _audit(webhook: Webhook, *, action: str, actor: Actor, changes: dict[str, Any]) -> None:
+    audit(
+        actor=actor,
+        action=action,
+        subject=f"webhook {webhook.public_id}",
+        changes=changes,
+        object_type="webhook",
+        object_id=webhook.public_id,
+    )
 
 
 def _end_pending(webhook: Webhook, reason: str, *, now: datetime) -> int:
@@ -203,6 +233,8 @@ def webhook_update(
         changes["description"] = clean_description(description)
     with transaction.atomic():
         locked = Webhook.objects.select_for_update().get(pk=webhook.pk)
+        before = _audit_fields(locked)
+        old_url = locked.url
         now = timezone.now()
         for field, value in changes.items():
             setattr(locked, field, value)
@@ -218,6 +250,12 @@ def webhook_update(
             _end_pending(locked, TURNED_OFF, now=now)
         locked.updated_at = now
         locked.save()
+        after = _audit_fields(locked)
+        diff: dict[str, Any] = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
+        if locked.url != old_url and "host" not in diff:
+            diff["url"] = "changed"
+        if diff:
+            _audit(locked, action="webhook_updated", actor=actor, changes=diff)
     logger.info("webhook %s changed by %s", locked.public_id, actor.label)
     return locked
 
@@ -235,6 +273,7 @@ def webhook_roll_secret(*, webhook: Webhook, actor: Actor) -> str:
         locked.secret_created_at = now
         locked.updated_at = now
         locked.save()
+        _audit(locked, action="webhook_secret_rolled", actor=actor, changes={"secret": "rolled"})
     logger.info("webhook %s secret rolled by %s", webhook.public_id, actor.label)
     return secret
 
@@ -244,6 +283,7 @@ def webhook_delete(*, webhook: Webhook, actor: Actor) -> None:
     delivers go too."""
     with transaction.atomic():
         event_ids = list(webhook.deliveries.values_list("event_id", flat=True).distinct())
+        _audit(webhook, action="webhook_deleted", actor=actor, changes=_audit_fields(webhook))
         webhook.delete()
         WebhookEvent.objects.filter(pk__in=event_ids, deliveries__isnull=True).delete()
     logger.info("webhook %s deleted by %s", webhook.public_id, actor.label)

@@ -12,8 +12,9 @@ from rest_framework.response import Response
 
 from alerts import actions, queries
 from alerts.api import serializers as s
-from alerts.models import AlertRule
+from alerts.models import Alert, AlertRule
 from core.actors import Actor
+from core.api.etag import ListETagMixin, aggregate
 from core.api.schema import errors, paginated, path_param
 from core.api.views import ApiView
 from core.errors import NotFound, ValidationFailed
@@ -40,10 +41,23 @@ def rule_response(rule: AlertRule, *, code: int = status.HTTP_200_OK, **headers:
     return Response(s.AlertRuleOut(rule).data, status=code, headers=headers)
 
 
-class AlertRuleListView(ApiView):
+class AlertRuleListView(ListETagMixin, ApiView):
     """``GET|POST /alert-rules``."""
 
     required_perms = {"GET": VIEW_RULES, "POST": (*VIEW_RULES, "alerts.add_alertrule")}
+
+    def etag_validator(self, request: Request, **kwargs: Any) -> Any | None:
+        """An edit of a rule sets its ``updated_at``; a deleted one leaves the count."""
+        query = s.AlertRuleListQuery(data=request.query_params)
+        if not query.is_valid():
+            return None  # the list answers the 400
+        return aggregate(
+            queries.rules_for_list(
+                currency=query.validated_data.get("currency", ""),
+                service_public_id=query.validated_data.get("serviceId", ""),
+            ),
+            "updated_at",
+        )
 
     @extend_schema(
         operation_id="alert_rules_list",
@@ -133,10 +147,25 @@ class AlertRuleDetailView(ApiView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class AlertListView(ApiView):
+class AlertListView(ListETagMixin, ApiView):
     """``GET /alerts``."""
 
     required_perms = {"GET": VIEW_ALERTS}
+
+    def etag_validator(self, request: Request, **kwargs: Any) -> Any | None:
+        """An alert changes by being acknowledged or resolved (each sets its moment to now
+        and moves the status counts) or by losing its rule (the count of alerts with one)."""
+        query = s.AlertListQuery(data=request.query_params)
+        if not query.is_valid():
+            return None  # the list answers the 400
+        return aggregate(
+            _alerts(query.validated_data),
+            "opened_at",
+            "resolved_at",
+            "acknowledged_at",
+            statuses=Alert.Status.values,
+            present=("rule",),
+        )
 
     @extend_schema(
         operation_id="alerts_list",
@@ -149,13 +178,16 @@ class AlertListView(ApiView):
     def get(self, request: Request) -> Response:
         query = s.AlertListQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        alerts = queries.alerts_for_list(
-            status=query.validated_data.get("status", ""),
-            currency=query.validated_data.get("currency", ""),
-            service_public_id=query.validated_data.get("serviceId", ""),
-            kind=query.validated_data.get("kind", ""),
-        )
-        return self.paginate(request, alerts, s.AlertOut)
+        return self.paginate(request, _alerts(query.validated_data), s.AlertOut)
+
+
+def _alerts(chosen: dict[str, Any]) -> Any:
+    return queries.alerts_for_list(
+        status=chosen.get("status", ""),
+        currency=chosen.get("currency", ""),
+        service_public_id=chosen.get("serviceId", ""),
+        kind=chosen.get("kind", ""),
+    )
 
 
 class AlertDetailView(ApiView):

@@ -21,8 +21,10 @@ from django.utils import timezone
 from alerts.models import AMOUNT_KINDS, Alert
 from balances.models import Balance, SyncRun
 from balances.providers.base import provider_label
+from balances.reviews.queries import with_open_review
 from core.money import currencies
 from core.money.dbfields import AmountSum
+from core.plain import counted
 from payouts.models import Payout
 from services.models import ProviderConnection, Service
 
@@ -129,6 +131,7 @@ ISSUES: dict[str, str] = {
     "negative": "Negative balance",
     "payout_negative": "Available for payout below zero",
     "below_threshold": "Under an alert threshold",
+    "review": "Waiting for review",
     "connection_paused": "Provider connection paused",
     "connection_failed": "Provider connection failing",
     "stale": "Stale balance",
@@ -243,8 +246,11 @@ def stale_cutoff(now: datetime) -> datetime:
 
 
 def _balance_rows(filters: AttentionFilters, now: datetime) -> list[AttentionRow]:
-    """Negative, below zero for payouts, stale.  Queries: 1."""
+    """Negative, below zero for payouts, waiting for review, stale.  Queries: 1 (the review
+    waiting on a balance is a subquery)."""
     wanted = Q()
+    if filters.wants("review"):
+        wanted |= Q(review_id__isnull=False)
     if filters.wants("negative"):
         wanted |= Q(available__lt=Decimal(0))
     if filters.wants("payout_negative"):
@@ -256,7 +262,7 @@ def _balance_rows(filters: AttentionFilters, now: datetime) -> list[AttentionRow
         )
     if not wanted:
         return []
-    qs = Balance.objects.filter(_service_scope(filters)).filter(wanted)
+    qs = with_open_review(Balance.objects.all()).filter(_service_scope(filters)).filter(wanted)
     if filters.currency:
         qs = qs.filter(currency=filters.currency)
     rows = []
@@ -285,6 +291,8 @@ def _balance_rows(filters: AttentionFilters, now: datetime) -> list[AttentionRow
                     since=balance.updated_at,
                 )
             )
+        if filters.wants("review") and getattr(balance, "review_id", None):
+            rows.append(_review_row(balance))
         if filters.wants("stale") and _connection_of(service) is not None and balance.is_stale(now):
             seen = balance.last_synced_at
             rows.append(
@@ -302,6 +310,22 @@ def _balance_rows(filters: AttentionFilters, now: datetime) -> list[AttentionRow
                 )
             )
     return rows
+
+
+def _review_row(balance: Balance) -> AttentionRow:
+    """A sync held back by a value set by hand (balances/reviews): what the provider says."""
+    code = balance.currency
+    provider: Decimal = getattr(balance, "review_provider_available", Decimal(0))
+    return _row(
+        "review",
+        balance.service,
+        currency=code,
+        amount=provider,
+        detail=f"Set by hand to {_shown(balance.available, code)} by "
+        f"{balance.updated_by_label or 'an operator'}; the provider reports "
+        f"{_shown(provider, code)}.",
+        since=balance.updated_at,
+    )
 
 
 def _connection_rows(filters: AttentionFilters) -> list[AttentionRow]:
@@ -417,8 +441,10 @@ def _alert_detail(alert: Alert, value: Decimal | None) -> str:
         return f"{alert.get_kind_display()} {threshold} {code}: {_shown(value, code)} when opened."
     if alert.kind == Alert.Kind.STALE:
         return _sentence(
-            f"Not confirmed by a sync for over {threshold} minutes" if threshold else "Stale",
-            f"{opened} minutes when opened" if opened else "",
+            f"Not confirmed by a sync for over {counted(threshold, 'minute')}"
+            if threshold
+            else "Stale",
+            f"{counted(opened, 'minute')} when opened" if opened else "",
         )
     if alert.kind == Alert.Kind.SYNC_FAILING:
         return _sentence(

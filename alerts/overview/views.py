@@ -21,10 +21,15 @@ from alerts.overview.forms import (
     PayoutFilterForm,
     SyncRunFilterForm,
 )
+from balances.history.charts import overview_charts
+from balances.history.views import balances_export, export_form
+from balances.sync_exports import SYNC_RUN_HEADER, sync_run_rows
 from core.actors import Actor
+from core.csvexport import csv_response, wants_csv
 from core.errors import DomainError
 from core.permissions import require_perms
 from payouts.actions import actions_allowed
+from payouts.exports import PAYOUT_HEADER, payout_rows
 
 VIEW_BALANCES = ("services.view_service", "balances.view_balance")
 ATTENTION_PAGE_SIZE = 50
@@ -65,6 +70,8 @@ def overview(request: HttpRequest) -> HttpResponse:
             "filtered": any(chosen.values()),
             "page": page,
             "extra_query": _extra_query(chosen),
+            # The totals over time (?days=7, 30 or 90): one more query (balances/history).
+            **overview_charts(totals, request.GET),
         },
     )
 
@@ -73,9 +80,14 @@ def overview(request: HttpRequest) -> HttpResponse:
 @require_perms(*VIEW_BALANCES)
 def balance_list(request: HttpRequest) -> HttpResponse:
     """Who: viewer and above.  The balances behind a total: every service's balances in a
-    currency, optionally only those where a figure is not zero."""
+    currency, optionally only those where a figure is not zero.  ``?format=csv`` (Download
+    CSV) streams every balance the filters select, now or ``as_of`` a moment."""
     filters = BalanceFilterForm(request.GET or None, currency_codes=queries.balance_currencies())
     chosen = filters.filters()
+    download = export_form(request.GET, figure=chosen["figure"], wanted=wants_csv(request))
+    exported = balances_export(download, currency=chosen["currency"], figure=chosen["figure"])
+    if exported is not None:
+        return exported
     balances = queries.balances_across(**chosen)
     page = Paginator(balances, PAGE_SIZE).get_page(request.GET.get("page"))
     total = queries.total_of(balances, chosen["currency"]) if chosen["currency"] else None
@@ -91,19 +103,23 @@ def balance_list(request: HttpRequest) -> HttpResponse:
             "page": page,
             "total": total,
             "extra_query": _extra_query(chosen),
+            "download": download,
         },
+        status=400 if download.errors else 200,
     )
 
 
 @require_GET
 @require_perms("services.view_service", "balances.view_syncrun")
 def sync_run_list(request: HttpRequest) -> HttpResponse:
-    """Who: viewer and above.  Every service's sync runs, newest first."""
+    """Who: viewer and above.  Every service's sync runs, newest first; ``?format=csv``
+    (Download CSV) answers every run the filters select."""
     filters = SyncRunFilterForm(request.GET or None)
     chosen = filters.filters()
-    page = Paginator(queries.sync_runs_across(**chosen), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
+    runs = queries.sync_runs_across(**chosen)
+    if wants_csv(request):  # Download CSV: every run the filters select, not one page
+        return csv_response(SYNC_RUN_HEADER, sync_run_rows(runs), filename="sync-runs")
+    page = Paginator(runs, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "alerts/overview/sync_run_list.html",
@@ -121,11 +137,16 @@ def sync_run_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 @require_perms("services.view_service", "payouts.view_payout")
 def payout_list(request: HttpRequest) -> HttpResponse:
-    """Who: viewer and above; the actions (one by one or several at once) for operators."""
+    """Who: viewer and above; the actions (one by one or several at once) for operators.
+    ``?format=csv`` (Download CSV) answers every payout the filters select, oldest first
+    like the page."""
     codes, services = queries.payout_filter_choices()
     filters = PayoutFilterForm(request.GET or None, currency_codes=codes, services=services)
     chosen = filters.filters()
-    page = Paginator(queries.payouts_waiting(**chosen), PAGE_SIZE).get_page(request.GET.get("page"))
+    payouts = queries.payouts_waiting(**chosen)
+    if wants_csv(request):  # Download CSV: every payout waiting the filters select
+        return csv_response(PAYOUT_HEADER, payout_rows(payouts), filename="payouts-waiting")
+    page = Paginator(payouts, PAGE_SIZE).get_page(request.GET.get("page"))
     rows = [(p, [(v, VERB_LABELS[v]) for v in actions_allowed(p)]) for p in page.object_list]
     return render(
         request,

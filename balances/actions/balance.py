@@ -9,9 +9,14 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from approvals import actions as approval_actions
+from approvals.models import ApprovalRequest
+from approvals.policy import rules_from, with_rules
 from balances import events
-from balances.models import Balance, BalanceChange
-from core.actors import Actor
+from balances.audit import audit_balance_change
+from balances.models import Balance, BalanceChange, BalanceReview
+from balances.reviews.clearing import reviews_clear
+from core.actors import Actor, ActorType
 from core.errors import (
     AlreadyExists,
     Conflict,
@@ -21,6 +26,7 @@ from core.errors import (
     ValidationFailed,
 )
 from core.money import currencies
+from core.plain import actor_text
 from services.models import Service
 
 REASON_MAX_LENGTH = 500
@@ -37,10 +43,36 @@ def _reason(raw: str | None, *, required: bool) -> str:
     return reason
 
 
-def lock_balance(service: Service, currency: str) -> Balance:
-    """The service's ``currency`` balance, locked until the transaction ends."""
+class ApprovalRequired(NotAllowed):
+    """The change needs a second person (the currency's approval policy): nothing was
+    written.  Pages and the API call the ``…_or_request`` actions, which ask instead."""
+
+    code = "approval_required"
+
+
+# An approved change: (the request, the approver); its history entry names both.
+Approved = tuple[ApprovalRequest, Actor]
+
+
+def _approval_fields(approved: Approved | None) -> dict[str, object]:
+    if approved is None:
+        return {}
+    request, approver = approved
+    return {
+        "approved_by_label": approver.label[:150],
+        "approved_by_user": approver.user,
+        "approval_public_id": request.public_id,
+    }
+
+
+def lock_balance(service: Service, currency: str, *, with_approval_rules: bool = False) -> Balance:
+    """The service's ``currency`` balance, locked until the transaction ends; with the
+    currency's approval rules read in the same statement when asked (approvals.policy)."""
+    qs = Balance.objects.select_for_update()
+    if with_approval_rules:
+        qs = with_rules(qs)
     try:
-        return Balance.objects.select_for_update().get(service=service, currency=currency)
+        return qs.get(service=service, currency=currency)
     except Balance.DoesNotExist:
         raise NotFound(
             f"{service.public_id} has no {currency} balance.", field="currency"
@@ -51,7 +83,7 @@ def _check_version(balance: Balance, expected_version: int | None) -> None:
     if expected_version is not None and balance.version != expected_version:
         shown = currencies.format_amount(balance.available, balance.currency)
         raise StaleVersion(
-            f"This balance was changed by {balance.updated_by_label or 'someone else'} "
+            f"This balance was changed by {actor_text(balance.updated_by_label) or 'someone else'} "
             f"after you opened it; it is now {shown} {balance.currency}. "
             "Nothing was overwritten: review the current value and save again.",
             current=balance,
@@ -89,7 +121,7 @@ def balance_create(
         raise AlreadyExists(
             f"{service.public_id} already has a {code} balance.", field="currency"
         ) from None
-    BalanceChange.objects.create(
+    created = BalanceChange.objects.create(
         service=service,
         balance=balance,
         currency=code,
@@ -102,6 +134,7 @@ def balance_create(
         created_at=now,
         **actor.history_fields(),
     )
+    audit_balance_change(created, actor=actor, service=service)
     events.balance_changed(
         service_id=service.pk,
         service_public_id=service.public_id,
@@ -115,7 +148,7 @@ def balance_create(
     return balance
 
 
-def _check_holds(balance: Balance, value: Decimal) -> None:
+def check_holds(balance: Balance, value: Decimal) -> None:
     """An operator may not set a balance below what open payouts hold on it (read from the
     locked row): "available for payout" would go negative, and paying them would leave the
     balance short.  A sync may (the provider is the truth); its run says so.  Without holds,
@@ -143,15 +176,98 @@ def balance_update(
 ) -> Balance:
     """Set the available amount.  ``expected_version`` is the version the caller saw; a
     mismatch raises ``StaleVersion`` and changes nothing.  The conditional UPDATE repeats the
-    check inside the database."""
+    check inside the database.  A change the approval policy holds for a second person
+    raises ``ApprovalRequired`` (see :func:`balance_update_or_request`)."""
+    result = _update(
+        service=service,
+        currency=currency,
+        amount=amount,
+        expected_version=expected_version,
+        actor=actor,
+        reason=reason,
+        ask=False,
+    )
+    assert isinstance(result, Balance)
+    return result
+
+
+@transaction.atomic
+def balance_update_or_request(
+    *,
+    service: Service,
+    currency: str,
+    amount: object,
+    expected_version: int | None,
+    actor: Actor,
+    reason: str,
+) -> Balance | ApprovalRequest:
+    """:func:`balance_update` for the pages and the API: a change that needs approval is
+    not applied but becomes a pending ``ApprovalRequest`` (returned), made against the
+    balance's version; approving it applies it (balances/approval_handlers.py)."""
+    return _update(
+        service=service,
+        currency=currency,
+        amount=amount,
+        expected_version=expected_version,
+        actor=actor,
+        reason=reason,
+        ask=True,
+    )
+
+
+def _update(
+    *,
+    service: Service,
+    currency: str,
+    amount: object,
+    expected_version: int | None,
+    actor: Actor,
+    reason: str,
+    ask: bool,
+) -> Balance | ApprovalRequest:
     code = currencies.clean_code(currency)
     value = currencies.clean_amount(amount, code)
     note = _reason(reason, required=True)
-    balance = lock_balance(service, code)
+    balance = lock_balance(service, code, with_approval_rules=True)
     _check_version(balance, expected_version)
     if balance.available == value:
         return balance
-    _check_holds(balance, value)
+    check_holds(balance, value)
+    rules = rules_from(balance)
+    if actor.type == ActorType.USER and rules.manual_change_needs_approval(
+        balance.available, value
+    ):
+        if not ask:
+            raise ApprovalRequired(
+                f"Changing the {code} balance by more than the approval limit needs a second "
+                "person's approval.",
+                field="amount",
+            )
+        return approval_actions.approval_request(
+            kind=ApprovalRequest.Kind.BALANCE_UPDATE,
+            service=service,
+            currency=code,
+            actor=actor,
+            reason=note,
+            balance_version=balance.version,
+            current_value=balance.available,
+            proposed_value=value,
+        )
+    return write_update(service=service, balance=balance, value=value, note=note, actor=actor)
+
+
+def write_update(
+    *,
+    service: Service,
+    balance: Balance,
+    value: Decimal,
+    note: str,
+    actor: Actor,
+    approved: Approved | None = None,
+) -> Balance:
+    """Write a checked change of the locked ``balance`` (history and event included)."""
+    code = balance.currency
+    expected_version = balance.version
     now = timezone.now()
     old_available = balance.available
     updated = Balance.objects.filter(pk=balance.pk, version=balance.version).update(
@@ -164,6 +280,8 @@ def balance_update(
     if updated != 1:  # pragma: no cover - the row lock makes this unreachable on PostgreSQL
         balance.refresh_from_db()
         _check_version(balance, expected_version)
+    # A sync held for review asked about the value this change replaces: moot now.
+    reviews_clear(balance_ids=[balance.pk], because=BalanceReview.ClearedBecause.BALANCE_CHANGED)
     balance.refresh_from_db()
     record_available_change(
         service=service,
@@ -173,6 +291,7 @@ def balance_update(
         reason=note,
         actor=actor,
         now=now,
+        approved=approved,
     )
     events.balance_changed(
         service_id=service.pk,
@@ -201,10 +320,12 @@ def record_available_change(
     reason: str,
     actor: Actor,
     now: datetime,
+    approved: Approved | None = None,
 ) -> BalanceChange:
     """The history entry of a write that changed only the available figure; ``balance`` is
-    as it is after the write."""
-    return BalanceChange.objects.create(
+    as it is after the write (``approved``: the approval request and its approver).  A
+    person's write is audited too."""
+    change = BalanceChange.objects.create(
         service=service,
         balance=balance,
         currency=balance.currency,
@@ -219,7 +340,10 @@ def record_available_change(
         reason=reason,
         created_at=now,
         **actor.history_fields(),
+        **_approval_fields(approved),
     )
+    audit_balance_change(change, actor=actor, service=service)
+    return change
 
 
 def deletion_blockers(balance: Balance) -> list[str]:
@@ -246,18 +370,94 @@ def balance_delete(
     expected_version: int | None = None,
     reason: str = "",
 ) -> None:
-    code = currencies.clean_code(currency)
-    note = _reason(reason, required=False)
-    balance = lock_balance(service, code)
-    _check_version(balance, expected_version)
+    """Delete the balance; a deletion the approval policy holds for a second person raises
+    ``ApprovalRequired`` (see :func:`balance_delete_or_request`)."""
+    _delete(
+        service=service,
+        currency=currency,
+        actor=actor,
+        expected_version=expected_version,
+        reason=reason,
+        ask=False,
+    )
+
+
+@transaction.atomic
+def balance_delete_or_request(
+    *,
+    service: Service,
+    currency: str,
+    actor: Actor,
+    expected_version: int | None = None,
+    reason: str = "",
+) -> ApprovalRequest | None:
+    """:func:`balance_delete` for the pages and the API: None when deleted, or the pending
+    ``ApprovalRequest`` when the deletion needs approval."""
+    return _delete(
+        service=service,
+        currency=currency,
+        actor=actor,
+        expected_version=expected_version,
+        reason=reason,
+        ask=True,
+    )
+
+
+def check_deletable(balance: Balance) -> None:
     blockers = deletion_blockers(balance)
     if blockers:
         raise NotAllowed(
-            f"The {code} balance cannot be deleted: {'; '.join(blockers)}.",
+            f"The {balance.currency} balance cannot be deleted: {'; '.join(blockers)}.",
             details={"reasons": blockers},
             code="not_deletable",
         )
-    BalanceChange.objects.create(
+
+
+def _delete(
+    *,
+    service: Service,
+    currency: str,
+    actor: Actor,
+    expected_version: int | None,
+    reason: str,
+    ask: bool,
+) -> ApprovalRequest | None:
+    code = currencies.clean_code(currency)
+    note = _reason(reason, required=False)
+    balance = lock_balance(service, code, with_approval_rules=True)
+    _check_version(balance, expected_version)
+    check_deletable(balance)
+    if actor.type == ActorType.USER and rules_from(balance).deletion_needs_approval(
+        balance.available
+    ):
+        if not ask:
+            raise ApprovalRequired(
+                f"Deleting a {code} balance that is not zero needs a second person's approval."
+            )
+        return approval_actions.approval_request(
+            kind=ApprovalRequest.Kind.BALANCE_DELETE,
+            service=service,
+            currency=code,
+            actor=actor,
+            reason=note,
+            balance_version=balance.version,
+            current_value=balance.available,
+        )
+    write_delete(service=service, balance=balance, note=note, actor=actor)
+    return None
+
+
+def write_delete(
+    *,
+    service: Service,
+    balance: Balance,
+    note: str,
+    actor: Actor,
+    approved: Approved | None = None,
+) -> None:
+    """Delete the locked, checked ``balance`` (history and event included)."""
+    code = balance.currency
+    deleted = BalanceChange.objects.create(
         service=service,
         balance=None,
         currency=code,
@@ -269,7 +469,10 @@ def balance_delete(
         reason=note,
         created_at=timezone.now(),
         **actor.history_fields(),
+        **_approval_fields(approved),
     )
+    audit_balance_change(deleted, actor=actor, service=service)
+    reviews_clear(balance_ids=[balance.pk], because=BalanceReview.ClearedBecause.BALANCE_DELETED)
     balance.delete()
     events.balance_changed(
         service_id=service.pk,

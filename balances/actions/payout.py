@@ -18,17 +18,18 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from approvals.policy import rules_returning_sql
 from balances import events
 from balances.actions.balance import lock_balance, record_available_change
 from balances.models import Balance, BalanceChange
 from core.actors import Actor
 from core.errors import Unprocessable
 from core.money import currencies
-from core.money.dbfields import amount_value
+from core.money.dbfields import amount_value, to_units
 from services.models import Service
 
 
@@ -58,6 +59,52 @@ def balance_hold_for_payout(*, balance: Balance, amount: Decimal) -> Balance:
     before = events.figures_of(balance)
     balance.held += amount
     _announce_hold(balance, before=before, after=events.figures_of(balance))
+    return balance
+
+
+def _hold_sql() -> str:
+    q = connection.ops.quote_name
+    table, held, available = q(Balance._meta.db_table), q("held"), q("available")
+    currency = f"{table}.{q('currency')}"
+    # CASE: "available - held" is only computed where it cannot leave 64 bits, and where
+    # the hold fits, held + amount <= available cannot either.  Identifiers come from the
+    # models, quoted; every value is a parameter.
+    return (
+        f"UPDATE {table} SET {held} = {held} + %s "  # noqa: S608
+        f"WHERE {q('service_id')} = %s AND {currency} = %s "
+        f"AND CASE WHEN {available} >= {held} THEN {available} - {held} >= %s ELSE FALSE END "
+        f"RETURNING *, {rules_returning_sql(currency)}"
+    )
+
+
+@transaction.atomic(savepoint=False)
+def balance_hold_for_new_payout(
+    *, service: Service, currency: str, amount: Decimal
+) -> Balance | None:
+    """Hold ``amount`` (a new payout's amount + fee) on the service's ``currency`` balance
+    in ONE statement, which takes the row lock, checks the funds and returns the row as it
+    is now, with the currency's approval rules (``approvals.policy.rules_from_raw``).
+
+    None when nothing was held: no such balance, or not enough available for payout; the
+    caller then locks the row to say which (``balance_hold_for_payout`` holds on a locked
+    row).  Every payout on a balance queues for its row lock, so this statement is the
+    start of the critical section: the caller does everything else it can before it."""
+    if not 0 < amount <= currencies.MAX_ABS_AMOUNT:
+        return None
+    units = to_units(amount)
+    found = list(Balance.objects.raw(_hold_sql(), [units, service.pk, currency, units]))
+    if not found:
+        return None
+    balance = found[0]
+    balance.service = service  # the hold's event names it: no query for it
+    after = events.figures_of(balance)
+    before = events.figures(
+        available=after.available,
+        pending=after.pending,
+        reserved=after.reserved,
+        held=after.held - amount,
+    )
+    _announce_hold(balance, before=before, after=after)
     return balance
 
 

@@ -14,7 +14,9 @@ from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from balances.actions.balance import REASON_MAX_LENGTH
+from balances.history.api.serializers import AsOfField
 from balances.models import Balance, BalanceChange, SyncRun
+from balances.providers.base import kind_choices
 from core.money import currencies
 from core.money.fields import (
     AMOUNT_SCHEMA,
@@ -35,14 +37,15 @@ class _BalanceFiguresOut(serializers.Serializer):
     pending = AmountOutField("pending")
     reserved = AmountOutField("reserved")
     availableForPayout = serializers.SerializerMethodField(
-        help_text="Available amount minus what open payouts hold."
+        help_text="Available amount minus what open payouts hold; null as of a past moment."
     )
     version = serializers.IntegerField(help_text="Grows with every change; the ETag.")
     updatedAt = serializers.DateTimeField(source="updated_at")
     lastSyncedAt = serializers.DateTimeField(source="last_synced_at", allow_null=True)
 
-    @extend_schema_field(AMOUNT_SCHEMA)
+    @extend_schema_field({**AMOUNT_SCHEMA, "nullable": True})
     def get_availableForPayout(self, balance: Balance) -> Decimal | None:
+        # None only in an answer as of a past moment: holds are not kept in the history.
         return exact_amount(balance.available_for_payout, balance.currency)
 
 
@@ -100,6 +103,7 @@ class BalanceListQuery(serializers.Serializer):
         max_length=500,
         help_text="Comma-separated currency codes, e.g. EUR,USD.",
     )
+    asOf = AsOfField()
 
     def validate_currency(self, raw: str) -> list[str]:
         codes = [currencies.normalise_code(part) for part in raw.split(",") if part.strip()]
@@ -169,3 +173,44 @@ class SyncRunOut(serializers.Serializer):
         if not run.error_category and not run.error_message:
             return None
         return SyncErrorOut(run).data
+
+
+class SyncRunListQuery(serializers.Serializer):
+    """Filters of the sync run lists (the same as the Sync runs page's)."""
+
+    status = serializers.ChoiceField(choices=SyncRun.Status.choices, required=False)
+    provider = serializers.ChoiceField(choices=[], required=False, help_text="A provider kind.")
+    trigger = serializers.ChoiceField(choices=SyncRun.Trigger.choices, required=False)
+    dateFrom = serializers.DateField(
+        required=False, help_text="Runs created on or after this day (UTC), e.g. 2026-11-27."
+    )
+    dateTo = serializers.DateField(
+        required=False, help_text="Runs created on or before this day (UTC)."
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Built at use, from the adapters' registry (a new provider needs no change here).
+        self.fields["provider"].choices = kind_choices()
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        start, end = attrs.get("dateFrom"), attrs.get("dateTo")
+        if start and end and start > end:
+            raise serializers.ValidationError({"dateTo": ["Must not be before dateFrom."]})
+        return attrs
+
+    def filters(self) -> dict[str, Any]:
+        data = self.validated_data
+        return {
+            "status": data.get("status", ""),
+            "provider": data.get("provider", ""),
+            "trigger": data.get("trigger", ""),
+            "date_from": data.get("dateFrom"),
+            "date_to": data.get("dateTo"),
+        }
+
+
+class SyncRunAcrossQuery(SyncRunListQuery):
+    serviceId = serializers.CharField(
+        required=False, max_length=32, help_text="Only this service's runs, e.g. srv_10293."
+    )

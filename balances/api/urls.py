@@ -1,9 +1,10 @@
-"""Balances and sync API routes (under /api/v1/).  ``sync`` is listed before ``{currency}``
-so that it is never taken for a currency code."""
+"""Balances and sync API routes (under /api/v1/).  ``sync`` and ``history`` are listed before
+``{currency}`` so that they are never taken for a currency code."""
 
 from __future__ import annotations
 
 from balances.api import sync_views, views
+from balances.reviews.api import views as review_views
 from core.api.routes import api_path
 
 urlpatterns = [
@@ -14,9 +15,19 @@ urlpatterns = [
         "api-balances-sync",
     ),
     *api_path(
+        "services/<str:serviceId>/balances/history",
+        views.ServiceHistoryView.as_view(),
+        "api-service-balance-history",
+    ),
+    *api_path(
         "services/<str:serviceId>/balances/<str:currency>/history",
         views.BalanceHistoryView.as_view(),
         "api-balance-history",
+    ),
+    *api_path(
+        "services/<str:serviceId>/balances/<str:currency>/review",
+        review_views.BalanceReviewView.as_view(),
+        "api-balance-review",
     ),
     *api_path(
         "services/<str:serviceId>/balances/<str:currency>",
@@ -28,5 +39,6 @@ urlpatterns = [
         sync_views.SyncRunListView.as_view(),
         "api-sync-runs",
     ),
+    *api_path("sync-runs", sync_views.SyncRunsAcrossView.as_view(), "api-sync-runs-all"),
     *api_path("sync-runs/<str:syncRunId>", sync_views.SyncRunDetailView.as_view(), "api-sync-run"),
 ]

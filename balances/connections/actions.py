@@ -268,6 +268,8 @@ def connection_test(
             action="provider_tested",
             subject=service.public_id,
             service=service,
+            object_type="connection",
+            object_id=service.public_id,
             changes={"kind": str(kind or "")[:32], "baseUrl": effective[:500], "outcome": outcome},
         )
 
@@ -330,6 +332,8 @@ def connection_save(
             action="provider_connected" if existing is None else "provider_updated",
             subject=service.public_id,
             service=service,
+            object_type="connection",
+            object_id=service.public_id,
             changes=changes,
         )
     return connection
@@ -345,6 +349,8 @@ def connection_delete(*, service: Service, actor: Actor) -> None:
         action="provider_disconnected",
         subject=service.public_id,
         service=service,
+        object_type="connection",
+        object_id=service.public_id,
         changes={"kind": connection.kind},
     )
     connection.delete()
@@ -361,6 +367,8 @@ def connection_resume(*, service: Service, actor: Actor) -> ProviderConnection:
             action="provider_resumed",
             subject=service.public_id,
             service=service,
+            object_type="connection",
+            object_id=service.public_id,
             changes={"paused_reason": connection.paused_reason},
         )
     connection.paused_at = None

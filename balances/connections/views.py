@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from balances.connections import actions as connection_actions
@@ -12,6 +13,7 @@ from balances.connections.forms import ConnectionForm
 from balances.connections.queries import stored_credential_names
 from balances.providers.base import ProviderError, provider_label
 from balances.sync.failures import FETCH, PREVIEW, InternalFailure, log_unexpected
+from balances.sync.held import protection_start
 from balances.sync.plan import plan_snapshot
 from core.actors import Actor
 from core.errors import DomainError
@@ -89,6 +91,7 @@ def connection_test(request: HttpRequest, service_id: str) -> HttpResponse:
             snapshot=snapshot,
             provider_label=provider_label(payload["kind"]),
             create_missing=payload["create_missing_balances"],
+            protect_since=protection_start(timezone.now()),
         )
     except Exception as exc:
         return _render(request, service, form, preview_error=_unexpected(exc, PREVIEW))
@@ -112,9 +115,7 @@ def connection_delete(request: HttpRequest, service_id: str) -> HttpResponse:
         return redirect("services:detail", service_id=service.public_id)
     if request.method == "POST":
         try:
-            connection_actions.connection_delete(
-                service=service, actor=Actor.for_request(request)
-            )
+            connection_actions.connection_delete(service=service, actor=Actor.for_request(request))
         except DomainError as exc:
             messages.error(request, exc.message)
         else:

@@ -42,6 +42,7 @@ from django.conf import settings
 from balances.providers import budget, ratelimit
 from balances.providers.base import ErrorCategory, ProviderError, adapter_class
 from core import exactjson, outbound
+from core.observability import context, metrics
 from core.redaction import redact as _redact
 
 logger = logging.getLogger("balances.providers.http")
@@ -232,6 +233,17 @@ class ProviderSession:
         params: Mapping[str, str] | None = None,
         auth: tuple[str, str] | None = None,
     ) -> Any:
+        with context.bound(provider=self.kind):  # every log line of the call names it
+            return self._get_json(url, headers=headers, params=params, auth=auth)
+
+    def _get_json(
+        self,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None,
+        params: Mapping[str, str] | None,
+        auth: tuple[str, str] | None,
+    ) -> Any:
         if params:
             url = f"{url}{'&' if '?' in url else '?'}{encode_query(params)}"
         all_headers = dict(headers or {})
@@ -397,6 +409,12 @@ class ProviderSession:
         return clean_message(message, self.secrets) if message else None
 
     def _log(self, path: str, outcome: str, started: float) -> None:
+        """Log one request's outcome (once per request) and count it for the metrics."""
+        if outcome.isdigit():
+            label = metrics.provider_outcome(int(outcome))
+        else:
+            label = metrics.provider_outcome(None, timeout=outcome == "timeout")
+        metrics.provider_request(self.kind, label)
         elapsed_ms = (time.monotonic() - started) * 1000
         logger.info("provider=%s GET %s -> %s in %.0fms", self.kind, path, outcome, elapsed_ms)
 

@@ -25,6 +25,7 @@ from balances.providers.base import (
     adapter_classes,
 )
 from core import ratelimit
+from core.observability import metrics
 from core.redis import RedisError
 
 DEFAULT_KEY_PREFIX = "ratelimit:provider"
@@ -73,7 +74,15 @@ def acquire(kind: str, *, max_wait: float = 5.0) -> None:
             ErrorCategory.CONFIGURATION,
             f"Requests to {kind} are disabled by its rate limit setting.",
         )
-    deadline = time.monotonic() + max(max_wait, 0.0)
+    started = time.monotonic()
+    try:
+        _wait_for_slot(kind, limit, window, deadline=started + max(max_wait, 0.0))
+    finally:
+        # Waited for a slot, or until giving up: backoffice_provider_rate_limit_wait_seconds.
+        metrics.rate_limit_waited(kind, time.monotonic() - started)
+
+
+def _wait_for_slot(kind: str, limit: int, window: float, *, deadline: float) -> None:
     while True:
         wait = _try_take(kind, limit, window)
         if wait <= 0:

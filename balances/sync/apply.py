@@ -16,9 +16,19 @@ from django.db import transaction
 from django.utils import timezone
 
 from balances import events
-from balances.models import Balance, BalanceChange, SyncRun
+from balances.models import Balance, BalanceChange, BalanceReview, SyncRun
 from balances.providers.base import Snapshot, provider_label
-from balances.sync.plan import CREATE, UNCHANGED, UPDATE, CurrencyPlan, Plan, plan_snapshot
+from balances.sync.held import HeldReviews, protection_start
+from balances.sync.plan import (
+    CREATE,
+    HELD,
+    UNCHANGED,
+    UPDATE,
+    CurrencyPlan,
+    Plan,
+    plan_snapshot,
+)
+from core import sqlcombine
 from core.actors import Actor, ActorType
 from services.models import ProviderConnection
 
@@ -45,24 +55,39 @@ def snapshot_apply(
     The service's balance rows are locked first.  If one of them changed since
     ``expected_versions`` were read (an operator edit that landed during the fetch),
     ``ConcurrentEdit`` is raised and nothing is written: the caller fetches again, so a manual
-    edit is never silently overwritten by an older snapshot.  The number of queries does not
-    depend on the number of currencies.
+    edit is never silently overwritten by an older snapshot.  A value set by hand inside the
+    protection window that the provider contradicts is not written either: it is held for
+    review (balances/sync/held.py).  The number of queries does not depend on the number of
+    currencies.
     """
     now = timezone.now()
     locked = _lock_balances(run.service_id, expected_versions)  # query: lock the balances
+    reviews = HeldReviews.load(run.service_id, locked)  # query, if a value was set by hand
     plan = plan_snapshot(
         balances=locked,
         snapshot=snapshot,
         provider_label=provider_label(connection.kind),
         create_missing=connection.create_missing_balances,
+        protect_since=protection_start(now),
+        kept=reviews.kept_figures(locked),
     )
     actor = Actor.for_sync(run)
-    history = _write_existing(run, actor, plan, locked, now)  # queries: changed, confirmed
-    history += _create_missing(run, actor, plan, now)  # query: new balances
+    # queries, only with reviews: clear, refresh, open (before the writes move the versions)
+    held, opened = reviews.record(run=run, plan=plan, locked=locked, now=now)
+    history, confirmed = _write_existing(run, actor, plan, locked, now)  # query, if changed
+    history += _held_history(run, actor, plan, locked, opened, now)
+    history += _create_missing(run, actor, plan, now)  # query, if new balances
     if history:
-        BalanceChange.objects.bulk_create(history)  # query: history of what changed
-    _finish_run(run, plan, snapshot, now)  # query: finish the run
-    _record_success(run, connection, now)  # query: connection state
+        BalanceChange.objects.bulk_create(history)  # query, if anything changed: history
+    # query: one statement that stamps the balances confirmed as seen, finishes the run and
+    # records the connection's success (core/sqlcombine.py)
+    sqlcombine.update_all(
+        [
+            *_confirm(confirmed, now),
+            _finish_run(run, plan, snapshot, now, held),
+            _record_success(run, connection, now),
+        ]
+    )
     _announce(run, actor, plan, locked, now)
     return plan
 
@@ -72,9 +97,11 @@ def _announce(run: SyncRun, actor: Actor, plan: Plan, locked: list[Balance], now
     is None for a created one), then SyncFinished: in-transaction listeners evaluate the
     service's balances once, on SyncFinished, so the queries do not grow with the currencies."""
     held = {b.currency: b.held for b in locked}
+    changed = False
     for entry in plan.entries:
         if entry.action not in (UPDATE, CREATE) or entry.new is None:
             continue
+        changed = True
         old = entry.old if entry.action == UPDATE else None
         events.balance_changed(
             service_id=run.service_id,
@@ -98,13 +125,20 @@ def _announce(run: SyncRun, actor: Actor, plan: Plan, locked: list[Balance], now
             actor_label=actor.label,
             at=now,
         )
-    events.sync_finished(run=run)
+    events.sync_finished(run=run, figures_changed=changed)
 
 
 def _lock_balances(service_id: int, expected_versions: dict[str, int] | None) -> list[Balance]:
-    locked = list(
-        Balance.objects.select_for_update().filter(service_id=service_id).order_by("currency")
-    )
+    if db_connection.vendor == "postgresql":
+        # Hand-written on PostgreSQL: once per sync, and building it costs the ORM more CPU
+        # than the database spends on it.  The table name is ours; the id a parameter.
+        table = db_connection.ops.quote_name(Balance._meta.db_table)
+        sql = f"SELECT * FROM {table} WHERE service_id = %s ORDER BY currency FOR UPDATE"  # noqa: S608
+        locked = list(Balance.objects.raw(sql, [service_id]))
+    else:
+        locked = list(
+            Balance.objects.select_for_update().filter(service_id=service_id).order_by("currency")
+        )
     if expected_versions is not None:
         moved = [b for b in locked if expected_versions.get(b.currency) != b.version]
         if moved:
@@ -116,15 +150,18 @@ def _lock_balances(service_id: int, expected_versions: dict[str, int] | None) ->
 
 def _write_existing(
     run: SyncRun, actor: Actor, plan: Plan, locked: list[Balance], now: datetime
-) -> list[BalanceChange]:
-    """Update the balances whose figures changed (one statement) and stamp the others as
-    confirmed (one statement); returns the history of the changed ones."""
+) -> tuple[list[BalanceChange], list[int]]:
+    """Update the balances whose figures changed (one statement); returns the history of the
+    changed ones and the ids of the others (and those held for review), seen by this sync:
+    their stamp goes with the run's end (``_confirm``)."""
     by_currency = {b.currency: b for b in locked}
     changed: list[Balance] = []
     confirmed: list[int] = []
     history: list[BalanceChange] = []
     for entry in plan.entries:
-        if entry.action == UNCHANGED:
+        if entry.action in (UNCHANGED, HELD):
+            # A held value was seen too: what the provider says waits in its review, and the
+            # balance is not marked stale for a connection that works.
             confirmed.append(by_currency[entry.currency].pk)
         elif entry.action == UPDATE:
             assert entry.new is not None
@@ -142,9 +179,15 @@ def _write_existing(
             history.append(_history(run, actor, balance, entry, BalanceChange.Kind.SYNCED, now))
     if changed:
         _update_changed(changed, now=now, label=actor.label)
-    if confirmed:
-        Balance.objects.filter(pk__in=confirmed).update(last_synced_at=now)  # still true
-    return history
+    return history, confirmed
+
+
+def _confirm(confirmed: list[int], now: datetime) -> list[sqlcombine.Update]:
+    """The provider still reports these figures: only "last synced" moves (no version, no
+    history)."""
+    if not confirmed:
+        return []
+    return [(Balance.objects.filter(pk__in=confirmed), {"last_synced_at": now})]
 
 
 def _create_missing(run: SyncRun, actor: Actor, plan: Plan, now: datetime) -> list[BalanceChange]:
@@ -183,7 +226,46 @@ def _create_missing(run: SyncRun, actor: Actor, plan: Plan, now: datetime) -> li
     ]
 
 
-def _finish_run(run: SyncRun, plan: Plan, snapshot: Snapshot, now: datetime) -> None:
+def _held_history(
+    run: SyncRun,
+    actor: Actor,
+    plan: Plan,
+    locked: list[Balance],
+    opened: dict[str, BalanceReview],
+    now: datetime,
+) -> list[BalanceChange]:
+    """A history line for each review opened, figures unchanged: the balance's history says
+    that the sync was held back and what the provider reported."""
+    by_currency = {b.currency: b for b in locked}
+    lines = []
+    for entry in plan.with_action(HELD):
+        if entry.currency not in opened or entry.held is None:
+            continue
+        balance = by_currency[entry.currency]
+        line = _history(run, actor, balance, entry, BalanceChange.Kind.SYNCED, now)
+        line.new_available, line.new_pending, line.new_reserved = (
+            balance.available,
+            balance.pending,
+            balance.reserved,
+        )
+        line.reason = (
+            f"Held for review ({opened[entry.currency].public_id}): the provider reports "
+            f"{entry.held['provider']} {entry.currency} (difference "
+            f"{_signed(entry.held['difference'])}); the value set by hand by "
+            f"{entry.held['by'] or 'an operator'} was left in place"
+        )
+        lines.append(line)
+    return lines
+
+
+def _signed(plain: str) -> str:
+    return plain if plain.startswith("-") else f"+{plain}"
+
+
+def _finish_run(
+    run: SyncRun, plan: Plan, snapshot: Snapshot, now: datetime, held: dict[str, BalanceReview]
+) -> sqlcombine.Update:
+    """The run's end, on the instance and as the update that writes it."""
     counts = plan.counts
     run.status = SyncRun.Status.SUCCEEDED
     run.finished_at = now
@@ -192,31 +274,37 @@ def _finish_run(run: SyncRun, plan: Plan, snapshot: Snapshot, now: datetime) -> 
     run.created_count = counts["created"]
     run.skipped_count = counts["skipped"]
     run.not_reported_count = counts["notReported"]
+    run.held_count = counts["heldForReview"]
     run.result = plan.as_result(taken_at=snapshot.taken_at.isoformat())
+    for item in run.result["heldForReview"]:
+        review = held.get(item["currency"])
+        item["reviewId"] = review.public_id if review is not None else None
     run.error_category = ""
     run.error_message = ""
-    run.save(
-        update_fields=[
-            "status",
-            "finished_at",
-            "updated_count",
-            "unchanged_count",
-            "created_count",
-            "skipped_count",
-            "not_reported_count",
-            "result",
-            "error_category",
-            "error_message",
-        ]
+    fields = (
+        "status",
+        "finished_at",
+        "updated_count",
+        "unchanged_count",
+        "created_count",
+        "skipped_count",
+        "not_reported_count",
+        "held_count",
+        "result",
+        "error_category",
+        "error_message",
     )
+    return SyncRun.objects.filter(pk=run.pk), {name: getattr(run, name) for name in fields}
 
 
-def _record_success(run: SyncRun, connection: ProviderConnection, now: datetime) -> None:
+def _record_success(
+    run: SyncRun, connection: ProviderConnection, now: datetime
+) -> sqlcombine.Update:
     fields: dict[str, Any] = {"last_success_at": now, "consecutive_failures": 0, "updated_at": now}
     if run.trigger != SyncRun.Trigger.SCHEDULE:
         # An operator's successful run shows the connection works again.
         fields.update(paused_at=None, paused_reason="")
-    ProviderConnection.objects.filter(pk=connection.pk).update(**fields)
+    return ProviderConnection.objects.filter(pk=connection.pk), fields
 
 
 _CHANGED_COLUMNS = "(id, available, pending, reserved, version)"

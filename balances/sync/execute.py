@@ -22,20 +22,29 @@ from datetime import timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db import DatabaseError
 from django.db import connection as db_connection
-from django.db.models import F, Value
-from django.db.models.functions import Coalesce
+from django.db.models import CharField, F, OuterRef, Q, Value
+from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 
 from balances import locks
 from balances.connections.actions import connection_config
 from balances.models import Balance, SyncRun
 from balances.providers import budget
-from balances.providers.base import ConnectionConfig, ErrorCategory, ProviderError, get_adapter
+from balances.providers.base import (
+    ConnectionConfig,
+    ErrorCategory,
+    ProviderAdapter,
+    ProviderError,
+    Snapshot,
+    get_adapter,
+)
 from balances.sync import failures
 from balances.sync.apply import ConcurrentEdit, snapshot_apply
 from balances.sync.schedule import run_fail
+from core import sqlcombine
 from core.crypto import CredentialsUnreadable
 from core.redis import RedisError
 from services.models import ProviderConnection
@@ -93,29 +102,34 @@ def sync_execute(*, run_public_id: str, service_id: int | None = None) -> Outcom
     try:
         token = locks.acquire(lock_name, settings.SYNC_LOCK_TTL_SECONDS)
     except RedisError as exc:
-        return _fail_unexpected(run_public_id, exc, failures.BEFORE_FETCH)
+        return fail_unexpected(run_public_id, exc, failures.BEFORE_FETCH)
     if token is None:
-        return Outcome("busy", retry_in=max(1.0, _lock_remaining(lock_name)))
+        return Outcome("busy", retry_in=max(1.0, lock_remaining(lock_name)))
     deadline = time.monotonic() + sync_deadline_seconds()
     try:
         with budget.until(deadline):
             return _execute_locked(run_public_id, service_id, deadline)
     except Exception as exc:  # anything at all: the run must not stay "running"
-        if SoftTimeLimitExceeded in (type(exc), type(exc.__cause__)):
-            return sync_timed_out(run_public_id=run_public_id)  # Celery's backstop (prefork)
-        return _fail_unexpected(run_public_id, exc, failures.BEFORE_FETCH)
+        return run_ended_by(run_public_id, exc)
     finally:
-        _release(lock_name, token)
+        release_lock(lock_name, token)
 
 
-def _lock_remaining(lock_name: str) -> float:
+def run_ended_by(run_public_id: str, exc: Exception) -> Outcome:
+    """What an exception nobody handled does to the run: it fails, never stays running."""
+    if SoftTimeLimitExceeded in (type(exc), type(exc.__cause__)):
+        return sync_timed_out(run_public_id=run_public_id)  # Celery's backstop (prefork)
+    return fail_unexpected(run_public_id, exc, failures.BEFORE_FETCH)
+
+
+def lock_remaining(lock_name: str) -> float:
     try:
         return locks.remaining(lock_name)
     except RedisError:
         return settings.SYNC_RETRY_BASE_SECONDS
 
 
-def _release(lock_name: str, token: str) -> None:
+def release_lock(lock_name: str, token: str) -> None:
     try:
         locks.release(lock_name, token)
     except RedisError as exc:
@@ -123,7 +137,7 @@ def _release(lock_name: str, token: str) -> None:
         log.warning("sync lock %s not released (%s)", lock_name, type(exc).__name__)
 
 
-def _fail_unexpected(run_public_id: str, exc: Exception, step: str) -> Outcome:
+def fail_unexpected(run_public_id: str, exc: Exception, step: str) -> Outcome:
     """End the run as failed (``internal``) after an exception nobody expected, keeping its
     text out of the message (see failures.py)."""
     failure = failures.InternalFailure.of(exc, step)
@@ -159,9 +173,10 @@ def _deadline_passed(run: SyncRun, deadline: float) -> bool:
 
 
 def _execute_locked(run_public_id: str, service_id: int, deadline: float) -> Outcome:
-    run = _mark_running(run_public_id, service_id)
-    if run is None:
+    claimed = _mark_running(run_public_id, service_id)
+    if claimed is None:
         return Outcome("finished")
+    run, expected = claimed
     connection = run.service.provider_connection_or_none
     if connection is None:
         run_fail(
@@ -175,45 +190,92 @@ def _execute_locked(run_public_id: str, service_id: int, deadline: float) -> Out
     except CredentialsUnreadable as exc:
         run_fail(run=run, category=ErrorCategory.CONFIGURATION, message=str(exc))
         return Outcome("failed")
-    return _fetch_and_apply(run, connection, config, deadline)
+    return fetch_and_apply(run, connection, config, deadline, expected)
 
 
-def _mark_running(run_public_id: str, service_id: int) -> SyncRun | None:
-    """Move a queued (or interrupted running) run to running and load it with its service and
-    connection; None if it already ended."""
+Claimed = tuple[SyncRun, dict[str, int]]
+
+
+def _mark_running(run_public_id: str, service_id: int) -> Claimed | None:
+    claimed = mark_running(Q(public_id=run_public_id, service_id=service_id))
+    return claimed[0] if claimed else None
+
+
+def mark_running(which: Q) -> list[Claimed]:
+    """Move the queued (or interrupted running) runs ``which`` selects to running and load
+    each with its service, its connection and its balances' versions (read before the fetch:
+    see ``snapshot_apply``); the runs that already ended are not returned."""
     now = timezone.now()
-    runs = SyncRun.objects.filter(public_id=run_public_id, service_id=service_id)
-    moved = runs.filter(status__in=SyncRun.ACTIVE).update(
-        status=SyncRun.Status.RUNNING,
-        started_at=Coalesce(F("started_at"), Value(now)),
-        attempts=F("attempts") + 1,
-        next_attempt_at=None,
-    )  # query: one conditional UPDATE, no transaction needed
-    if not moved:
-        return None
-    return runs.select_related("service", "service__provider_connection").first()
-    # ^ query: the run, its service and its connection
+    runs = SyncRun.objects.filter(which, status__in=SyncRun.ACTIVE)
+    read = SyncRun.objects.select_related("service", "service__provider_connection")
+    postgres = db_connection.vendor == "postgresql"
+    if postgres:
+        read = read.annotate(balance_versions=_versions_subquery())
+    claimed = sqlcombine.claim(
+        runs,
+        {
+            "status": SyncRun.Status.RUNNING,
+            "started_at": Coalesce(F("started_at"), Value(now)),
+            "attempts": F("attempts") + 1,
+            "next_attempt_at": None,
+        },
+        read,
+        returning=("status", "started_at", "attempts", "next_attempt_at"),
+    )  # query: mark running, returning the runs, their services, connections and balances
+    if not postgres:  # query per run: the annotation is PostgreSQL's
+        return [(run, _expected_versions(run.service_id)) for run in claimed]
+    result = []
+    for run in claimed:
+        pairs = (pair.rsplit(":", 1) for pair in run.balance_versions or ())
+        result.append((run, {currency: int(version) for currency, version in pairs}))
+    return result
 
 
-def _fetch_and_apply(
-    run: SyncRun, connection: ProviderConnection, config: ConnectionConfig, deadline: float
+def _versions_subquery() -> ArraySubquery:
+    """``CURRENCY:version`` of each of the run's service's balances, inside the run's query."""
+    return ArraySubquery(
+        Balance.objects.filter(service_id=OuterRef("service_id"))
+        .order_by()
+        .values(pair=Concat("currency", Value(":"), Cast("version", CharField())))
+    )
+
+
+def fetch(adapter: ProviderAdapter, config: ConnectionConfig) -> Snapshot | Exception:
+    """The provider's snapshot, or what fetching it raised (a batch fetches in other
+    threads and applies in its own)."""
+    try:
+        return adapter.fetch_snapshot(config)
+    except Exception as exc:
+        return exc
+
+
+def fetch_and_apply(
+    run: SyncRun,
+    connection: ProviderConnection,
+    config: ConnectionConfig,
+    deadline: float,
+    versions: dict[str, int],
+    fetched: Snapshot | Exception | None = None,
 ) -> Outcome:
     """Fetch and apply; fetch again when an operator edit landed during the fetch (at most
-    MAX_FETCH_ROUNDS times), so that a manual edit is never overwritten by an older read."""
+    MAX_FETCH_ROUNDS times), so that a manual edit is never overwritten by an older read.
+    ``fetched``: the first fetch's result, when it was made already (a batch)."""
     adapter = get_adapter(connection.kind)
     conflict: ConcurrentEdit | None = None
+    expected: dict[str, int] | None = versions
     for _round in range(MAX_FETCH_ROUNDS):
-        if _deadline_passed(run, deadline):
+        if fetched is None and _deadline_passed(run, deadline):
             return Outcome("failed")
-        expected = _expected_versions(run.service_id)
-        try:
-            snapshot = adapter.fetch_snapshot(config)
-        except ProviderError as exc:
+        if expected is None:  # a re-fetch: read them again
+            expected = _expected_versions(run.service_id)
+        snapshot = fetch(adapter, config) if fetched is None else fetched
+        fetched = None
+        if isinstance(snapshot, ProviderError):
             if _deadline_passed(run, deadline):
                 return Outcome("failed")
-            return _handle_provider_error(run, exc)
-        except Exception as exc:
-            raise failures.StepFailed(failures.FETCH) from exc
+            return _handle_provider_error(run, snapshot)
+        if isinstance(snapshot, Exception):
+            raise failures.StepFailed(failures.FETCH) from snapshot
         if _deadline_passed(run, deadline):
             return Outcome("failed")
         try:
@@ -221,7 +283,7 @@ def _fetch_and_apply(
                 run=run, connection=connection, snapshot=snapshot, expected_versions=expected
             )
         except ConcurrentEdit as exc:
-            conflict = exc
+            conflict, expected = exc, None
             log.info("sync run=%s re-fetching after concurrent edit of %s", run.public_id, exc)
             continue
         except Exception as exc:
@@ -289,7 +351,7 @@ def sync_give_up(*, run_public_id: str) -> Outcome:
     run_fail(
         run=run,
         category=run.error_category or ErrorCategory.UNAVAILABLE,
-        message=(run.error_message.split(" — retrying")[0] or "Provider unavailable")
-        + " (gave up: tasks run in-process, without a worker to retry later).",
+        message=(run.error_message.split(" — retrying")[0] or "Provider unavailable").rstrip(".")
+        + ". No more attempts: no background worker is running to try again later.",
     )
     return Outcome("failed")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +18,9 @@ UNCHANGED = "unchanged"
 CREATE = "created"
 SKIP = "skipped"
 NOT_REPORTED = "not_reported"
+# A value set by hand inside the protection window that the provider contradicts: not written,
+# held for an operator to decide (BalanceReview).
+HELD = "held_for_review"
 
 FIGURES = ("available", "pending", "reserved")
 
@@ -50,6 +54,9 @@ class CurrencyPlan:
     # Set when the new available figure is less than what open payouts hold on the balance:
     # applied all the same (the provider is the truth), and said, for an operator to act.
     below_holds: Mapping[str, str] | None = None
+    # For HELD: the value set by hand and the provider's, as plain strings, and whether an
+    # operator already chose to keep the manual value against these same provider figures.
+    held: Mapping[str, Any] | None = None
 
     def changed_figures(self) -> list[str]:
         if self.old is None or self.new is None:
@@ -73,6 +80,8 @@ class CurrencyPlan:
             data["replacedManualEdit"] = dict(self.replaced_manual)
         if self.below_holds:
             data["belowHolds"] = dict(self.below_holds)
+        if self.held:
+            data["heldForReview"] = dict(self.held)
         if self.extras:
             data["providerFigures"] = _jsonable(self.extras, self.currency)
         return data
@@ -94,6 +103,7 @@ class Plan:
             "created": len(self.with_action(CREATE)),
             "skipped": len(self.with_action(SKIP)),
             "notReported": len(self.with_action(NOT_REPORTED)),
+            "heldForReview": len(self.with_action(HELD)),
         }
 
     def as_result(self, *, taken_at: str) -> dict[str, Any]:
@@ -110,6 +120,9 @@ class Plan:
             ],
             "belowHolds": [
                 {"currency": e.currency, **e.below_holds} for e in self.entries if e.below_holds
+            ],
+            "heldForReview": [
+                {"currency": e.currency, **e.held} for e in self.with_action(HELD) if e.held
             ],
             "provider": _jsonable(self.snapshot_extras),
         }
@@ -143,8 +156,14 @@ def plan_snapshot(
     snapshot: Snapshot,
     provider_label: str,
     create_missing: bool,
+    protect_since: datetime | None = None,
+    kept: Mapping[str, Figures] | None = None,
 ) -> Plan:
+    """``protect_since``: a balance set by hand at or after it is protected (None: none is).
+    ``kept``: per currency, the provider figures an operator already decided to keep the
+    manual value against (for the balance's current version)."""
     reported = snapshot.by_currency()
+    protection = Protection(protect_since, kept or {})
     existing = {b.currency: b for b in balances}
     entries: list[CurrencyPlan] = []
     for currency in sorted(set(existing) | set(reported)):
@@ -154,7 +173,7 @@ def plan_snapshot(
             assert figures is not None
             entries.append(_plan_missing(currency, figures, create_missing=create_missing))
         else:
-            entries.append(_plan_existing(balance, figures, snapshot, provider_label))
+            entries.append(_plan_existing(balance, figures, snapshot, provider_label, protection))
     for code in snapshot.extras.get("unsupported_currencies", []) or []:
         if code not in existing and code not in reported:
             entries.append(
@@ -179,8 +198,32 @@ def _plan_missing(currency: str, figures: CurrencyFigures, *, create_missing: bo
     )
 
 
+def edited_by_hand(balance: Balance) -> bool:
+    """Last written by an operator's change of its value (an edit, or a change applied by
+    approving a request).  A balance only created by hand (version 1) is not: its opening
+    amount is where it starts until the provider's first report."""
+    return balance.set_by_hand and balance.version > 1
+
+
+@dataclass(frozen=True)
+class Protection:
+    """Which values set by hand a sync leaves alone (``SYNC_PROTECTION_HOURS``)."""
+
+    since: datetime | None
+    kept: Mapping[str, Figures]
+
+    def covers(self, balance: Balance) -> bool:
+        return (
+            self.since is not None and edited_by_hand(balance) and balance.updated_at >= self.since
+        )
+
+
 def _plan_existing(
-    balance: Balance, figures: CurrencyFigures | None, snapshot: Snapshot, provider_label: str
+    balance: Balance,
+    figures: CurrencyFigures | None,
+    snapshot: Snapshot,
+    provider_label: str,
+    protection: Protection,
 ) -> CurrencyPlan:
     """A balance of the service, reported by the provider (``figures``) or not (None)."""
     currency = balance.currency
@@ -200,6 +243,8 @@ def _plan_existing(
     else:
         new = Figures.of(figures)
     extras = figures.extras if figures is not None else {}
+    if new.available != old.available and protection.covers(balance):
+        return _plan_held(balance, old, new, note, extras, protection)
     below = _below_holds(balance, new)
     if below:
         shown = f"{below['held']} {currency}"
@@ -221,6 +266,36 @@ def _plan_existing(
         extras=extras,
         below_holds=below,
     )
+
+
+def _plan_held(
+    balance: Balance,
+    old: Figures,
+    new: Figures,
+    note: str,
+    extras: Mapping[str, Any],
+    protection: Protection,
+) -> CurrencyPlan:
+    """The provider contradicts the available amount set by hand inside the window: the
+    balance is left as it is (pending and reserved too, they are one snapshot)."""
+    currency = balance.currency
+    kept = protection.kept.get(currency) == new
+    held = {
+        "by": balance.updated_by_label,
+        "at": balance.updated_at.isoformat(),
+        "manual": _plain(balance.available, currency),
+        "provider": _plain(new.available, currency),
+        "difference": _plain(new.available - balance.available, currency),
+        "kept": kept,
+    }
+    said = (
+        f"the value set by hand by {balance.updated_by_label or 'an operator'} was kept by "
+        "decision; the provider still reports the same"
+        if kept
+        else f"set by hand by {balance.updated_by_label or 'an operator'}; held for review"
+    )
+    note = (note + "; " if note else "") + said
+    return CurrencyPlan(currency, HELD, old, new, note=note, extras=extras, held=held)
 
 
 def _below_holds(balance: Balance, new: Figures) -> dict[str, str] | None:

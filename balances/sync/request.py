@@ -11,6 +11,7 @@ broker: the task runs when the run is committed.
 from __future__ import annotations
 
 import logging
+import random
 from typing import Any
 
 from celery import current_app
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 # The task that executes a run, by name: balances.tasks imports the sync steps, not the
 # other way round.  BalancesConfig.ready() registers it in every process.
 SYNC_TASK = "balances.tasks.sync_service"
+# The task that executes a batch of runs of one provider kind (balances/sync/batch.py).
+SYNC_BATCH_TASK = "balances.tasks.sync_batch"
 
 # What a broker that cannot be reached raises on publish.
 PUBLISH_ERRORS = (KombuOperationalError, shared_redis.RedisError, ConnectionError, TimeoutError)
@@ -82,25 +85,40 @@ def _withdraw(run: SyncRun) -> bool:
 def _enqueue(run: SyncRun, countdown: float | None = None) -> None:
     # The service id rides along so that the worker can take the service's lock without a
     # query first.
-    args = (run.public_id, run.service_id)
+    _publish(SYNC_TASK, (run.public_id, run.service_id), [run], countdown)
 
+
+def _enqueue_batch(runs: list[SyncRun], countdown: float | None = None) -> None:
+    items = [(run.public_id, run.service_id) for run in runs]
+    _publish(SYNC_BATCH_TASK, (items,), runs, countdown)
+
+
+def _publish(
+    task_name: str, args: tuple[Any, ...], runs: list[SyncRun], countdown: float | None
+) -> None:
     def send() -> None:
-        task = current_app.tasks[SYNC_TASK]
+        task = current_app.tasks[task_name]
         options: dict[str, Any] = {"retry": True, "retry_policy": PUBLISH_RETRY_POLICY}
         if countdown:
             options["countdown"] = countdown
         try:
             task.apply_async(args=args, **options)
         except PUBLISH_ERRORS as exc:
-            log.warning("sync run=%s not queued: %s", run.public_id, type(exc).__name__)
-            if _withdraw(run):
+            log.warning(
+                "sync run=%s not queued: %s",
+                ",".join(r.public_id for r in runs),
+                type(exc).__name__,
+            )
+            withdrawn = [_withdraw(run) for run in runs]
+            if any(withdrawn):
                 raise QueueUnavailable() from None
         except Exception as exc:
-            # A bug, not the provider: the run ends at once (not counted as the connection's
+            # A bug, not the provider: the runs end at once (not counted as the connection's
             # failure) so that the next request is not refused as "already queued".
             failure = failures.InternalFailure.of(exc, failures.QUEUE)
-            failures.log_unexpected(f"sync run={run.public_id}", failure, exc)
-            SyncRun.objects.filter(pk=run.pk, status__in=SyncRun.ACTIVE).update(
+            for run in runs:
+                failures.log_unexpected(f"sync run={run.public_id}", failure, exc)
+            SyncRun.objects.filter(pk__in=[r.pk for r in runs], status__in=SyncRun.ACTIVE).update(
                 status=SyncRun.Status.FAILED,
                 finished_at=timezone.now(),
                 error_category=failures.INTERNAL_CATEGORY,
@@ -108,9 +126,9 @@ def _enqueue(run: SyncRun, countdown: float | None = None) -> None:
             )
             raise
 
-    # Published once the run's row is committed (at once when there is no transaction
+    # Published once the runs' rows are committed (at once when there is no transaction
     # around), so that a worker never looks for a run it cannot see yet.  A failure to
-    # publish withdraws the run and raises QueueUnavailable out of the commit.
+    # publish withdraws the runs and raises QueueUnavailable out of the commit.
     transaction.on_commit(send)
 
 
@@ -124,19 +142,69 @@ def sync_request(
     """Queue a run of ``service``; the task starts after commit.  Raises
     ``SyncAlreadyRunning`` when one is queued or running (the database constraint decides),
     ``QueueUnavailable`` when the task queue cannot be reached (no run is left behind)."""
-    connection = service.provider_connection_or_none
-    if connection is None:
-        raise NotAllowed(
-            f"{service.public_id} has no provider connection to synchronise with.",
-            code="no_provider",
-        )
+    if trigger not in SyncRun.Trigger.values:
+        raise ValueError(f"unknown trigger {trigger!r}")
+    _check_connection(service)
+    if not _queue_reachable():
+        raise QueueUnavailable()
+    run = _create_run(service=service, trigger=trigger, user=user)
+    _enqueue(run, countdown)
+    return run
+
+
+def batching() -> bool:
+    """Whether many runs go out as batches (``SYNC_BATCH_SIZE`` > 1, tasks on workers)."""
+    return settings.SYNC_BATCH_SIZE > 1 and not settings.CELERY_TASK_ALWAYS_EAGER
+
+
+def sync_request_many(
+    *, services: list[Service], trigger: str, jitter: float = 0.0
+) -> list[SyncRun]:
+    """Queue a run of each of ``services`` (one already syncing, or without a connection, is
+    skipped), published as batches of at most ``SYNC_BATCH_SIZE`` runs of one provider kind,
+    each batch after a random delay up to ``jitter`` seconds.  Without batching, one task per
+    run.  Raises ``QueueUnavailable`` when the task queue cannot be reached (no run is left
+    behind)."""
     if trigger not in SyncRun.Trigger.values:
         raise ValueError(f"unknown trigger {trigger!r}")
     if not _queue_reachable():
         raise QueueUnavailable()
+    runs = []
+    for service in services:
+        try:
+            _check_connection(service)
+            runs.append(_create_run(service=service, trigger=trigger, user=None))
+        except (NotAllowed, Conflict):
+            continue
+    size = settings.SYNC_BATCH_SIZE if batching() else 1
+    by_kind: dict[str, list[SyncRun]] = {}
+    for run in runs:
+        by_kind.setdefault(run.provider_kind, []).append(run)
+    for group in by_kind.values():
+        for start in range(0, len(group), size):
+            delay = random.uniform(0, jitter) if jitter > 0 else None
+            chunk = group[start : start + size]
+            if size == 1:
+                _enqueue(chunk[0], delay)
+            else:
+                _enqueue_batch(chunk, delay)
+    return runs
+
+
+def _check_connection(service: Service) -> None:
+    if service.provider_connection_or_none is None:
+        raise NotAllowed(
+            f"{service.public_id} has no provider connection to synchronise with.",
+            code="no_provider",
+        )
+
+
+def _create_run(*, service: Service, trigger: str, user: Any) -> SyncRun:
+    connection = service.provider_connection_or_none
+    assert connection is not None
     try:
         with transaction.atomic():
-            run = SyncRun.objects.create(
+            return SyncRun.objects.create(
                 service=service,
                 provider_kind=connection.kind,
                 trigger=trigger,
@@ -147,5 +215,3 @@ def sync_request(
         if running is None:  # finished in between: the caller may simply ask again
             raise Conflict("A sync of this service just finished; try again.") from None
         raise SyncAlreadyRunning(running) from None
-    _enqueue(run, countdown)
-    return run

@@ -16,7 +16,13 @@ from django.utils import timezone
 
 from balances import events
 from balances.models import SyncRun
-from balances.sync.request import QueueUnavailable, SyncAlreadyRunning, sync_request
+from balances.sync.request import (
+    QueueUnavailable,
+    SyncAlreadyRunning,
+    batching,
+    sync_request,
+    sync_request_many,
+)
 from core.errors import Conflict
 from services.models import ProviderConnection, Service
 
@@ -44,14 +50,12 @@ def sync_schedule_due(*, now: datetime | None = None, limit: int = 2000) -> int:
         .select_related("service")
         .order_by(Coalesce("next_sync_at", "created_at"))[:limit]
     )
+    if batching():
+        return _schedule_batches(list(due), now=now, interval=interval, tick=tick)
     queued = 0
     for connection in due:
         next_at = now + timedelta(seconds=interval * random.uniform(0.9, 1.1))
-        # Claim the slot first (conditional update): two schedulers never queue it twice.
-        claimed = ProviderConnection.objects.filter(
-            pk=connection.pk, next_sync_at=connection.next_sync_at
-        ).update(next_sync_at=next_at)
-        if not claimed:
+        if not _claim_slot(connection, next_at):
             continue
         try:
             sync_request(
@@ -61,9 +65,7 @@ def sync_schedule_due(*, now: datetime | None = None, limit: int = 2000) -> int:
             )
         except QueueUnavailable:
             # Nothing was left behind; give the slot back so that the next tick retries.
-            ProviderConnection.objects.filter(pk=connection.pk, next_sync_at=next_at).update(
-                next_sync_at=connection.next_sync_at
-            )
+            _give_back(connection, next_at)
             log.warning("scheduling stopped: the task queue cannot be reached")
             break
         except (SyncAlreadyRunning, Conflict):
@@ -72,6 +74,48 @@ def sync_schedule_due(*, now: datetime | None = None, limit: int = 2000) -> int:
     if queued:
         log.info("scheduled %s sync runs", queued)
     return queued
+
+
+def _claim_slot(connection: ProviderConnection, next_at: datetime) -> bool:
+    """Claim the slot first (conditional update): two schedulers never queue it twice."""
+    return bool(
+        ProviderConnection.objects.filter(
+            pk=connection.pk, next_sync_at=connection.next_sync_at
+        ).update(next_sync_at=next_at)
+    )
+
+
+def _give_back(connection: ProviderConnection, next_at: datetime) -> None:
+    ProviderConnection.objects.filter(pk=connection.pk, next_sync_at=next_at).update(
+        next_sync_at=connection.next_sync_at
+    )
+
+
+def _schedule_batches(
+    due: list[ProviderConnection], *, now: datetime, interval: float, tick: float
+) -> int:
+    """The due connections' runs as batches (``sync_request_many``), each batch starting
+    after a random delay within the tick."""
+    claimed: list[tuple[ProviderConnection, datetime]] = []
+    for connection in due:
+        next_at = now + timedelta(seconds=interval * random.uniform(0.9, 1.1))
+        if _claim_slot(connection, next_at):
+            claimed.append((connection, next_at))
+    try:
+        runs = sync_request_many(
+            services=[c.service for c, _ in claimed],
+            trigger=SyncRun.Trigger.SCHEDULE,
+            jitter=tick,
+        )
+    except QueueUnavailable:
+        # The runs were withdrawn (or none created): give every slot back for the next tick.
+        for connection, next_at in claimed:
+            _give_back(connection, next_at)
+        log.warning("scheduling stopped: the task queue cannot be reached")
+        return 0
+    if runs:
+        log.info("scheduled %s sync runs", len(runs))
+    return len(runs)
 
 
 @transaction.atomic

@@ -2,8 +2,9 @@
 services details and list pages load them by name; they never import balances).
 
 * ``{{ kind|provider_label }}``: "SyncPay" for "syncpay", from the provider registry.
-* ``{% connection_section service %}``: the details page's provider section and, for those
-  who may change the connection, its form (secrets are never rendered back).
+* ``{% connection_section service %}``: the details page's provider section: the connection
+  as it is, with "Edit connection" for those who may change it (the form is its own page,
+  provider:edit, which also shows its errors after a failed save).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from typing import Any
 
 from django import template
 
-from balances.connections.forms import ConnectionForm
 from balances.connections.queries import connection_summary
 from balances.providers import base as providers
 from balances.queries import last_sync_run
@@ -30,14 +30,10 @@ def provider_label(kind: str | None) -> str:
 def connection_section(context: template.Context, service: Service) -> dict[str, Any]:
     """Queries: the last sync run (the connection is joined by ``service_get``)."""
     connection = service.provider_connection_or_none
-    may_edit = context["request"].user.has_perm("services.change_providerconnection")
     return {
         "service": service,
         "connection": connection,
         "perms": context.get("perms"),
         "last_run": last_sync_run(service),
-        "form": ConnectionForm(initial=ConnectionForm.initial_for(connection))
-        if may_edit
-        else None,
         **connection_summary(connection),
     }

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import Permission
 from rest_framework.request import Request
+
+from core.auth_backend import load_user_permissions
 
 
 def preload_permissions(user: Any) -> None:
@@ -15,11 +16,7 @@ def preload_permissions(user: Any) -> None:
     The set is per request: a role change applies from the next request on."""
     if user.is_superuser:
         return  # has_perm() answers True without looking
-    fields = ("content_type__app_label", "codename")
-    # No ORDER BY in the parts of a UNION: SQLite refuses it (Permission has a default one).
-    own = Permission.objects.filter(user=user).order_by().values_list(*fields)
-    via_groups = Permission.objects.filter(group__user=user).order_by().values_list(*fields)
-    user._perm_cache = {f"{app}.{codename}" for app, codename in own.union(via_groups)}
+    load_user_permissions(user)
 
 
 def api_key_of(request: Request) -> Any | None:

@@ -21,7 +21,8 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseServerError, JsonResponse
+from django.template import loader
 from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -30,6 +31,7 @@ from rest_framework.views import set_rollback
 from core.api.renderers import DecimalJSONRenderer
 from core.errors import DomainError, StaleVersion
 from core.money.currencies import plain_amount
+from core.observability import context as log_context
 
 logger = logging.getLogger("config.api")
 
@@ -139,6 +141,16 @@ def _from_domain_error(exc: DomainError) -> tuple[int, dict[str, Any], dict]:
     return exc.http_status, error_body(exc.code, exc.message, details), headers
 
 
+def server_error_body() -> dict[str, Any]:
+    """The 500 envelope, with the request id a user can quote (also in X-Request-ID)."""
+    request_id = log_context.request_id()
+    return error_body(
+        "server_error",
+        SERVER_ERROR_MESSAGE,
+        {"requestId": request_id} if request_id else None,
+    )
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """DRF's EXCEPTION_HANDLER.  Never returns None: an unexpected exception becomes a logged
     500 in the envelope rather than Django's HTML page or a traceback."""
@@ -166,7 +178,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
             "Unhandled error in API view %s", type(view).__name__ if view else "?", exc_info=exc
         )
         status_code = status.HTTP_500_INTERNAL_SERVER_ERROR
-        body, headers = error_body("server_error", SERVER_ERROR_MESSAGE), {}
+        body, headers = server_error_body(), {}
 
     set_rollback()
     request = context.get("request")
@@ -208,5 +220,7 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Http
 
 def handler500(request: HttpRequest) -> HttpResponse:
     if is_api_request(request):
-        return json_error(500, "server_error", SERVER_ERROR_MESSAGE)
-    return defaults.server_error(request)
+        return JsonResponse(server_error_body(), status=500)
+    # Django's own server_error renders without context; ours shows the request id.
+    page = loader.get_template("500.html").render({"request_id": log_context.request_id()})
+    return HttpResponseServerError(page)

@@ -159,3 +159,65 @@ def paginated(serializer_class: type[serializers.Serializer]) -> type[serializer
             "results": serializer_class(many=True),
         },
     )
+
+
+@cache
+def keyset_paginated(
+    serializer_class: type[serializers.Serializer],
+) -> type[serializers.Serializer]:
+    """The keyset page envelope (``core.api.pagination.keyset_response``) around
+    ``serializer_class``."""
+    name = serializer_class.__name__.removesuffix("Out").removesuffix("Serializer")
+    return type(
+        f"Keyset{name}List",
+        (serializers.Serializer,),
+        {
+            "count": serializers.IntegerField(
+                required=False,
+                help_text="How many entries match the filters; on the first page only.",
+            ),
+            "next": serializers.URLField(
+                allow_null=True, help_text="The next (older) page; null on the last one."
+            ),
+            "previous": serializers.URLField(
+                allow_null=True, help_text="The previous (newer) page; null on the first one."
+            ),
+            "results": serializer_class(many=True),
+        },
+    )
+
+
+CURSOR = OpenApiParameter(
+    "cursor",
+    str,
+    OpenApiParameter.QUERY,
+    required=False,
+    description="Opaque position from a `next` or `previous` link; a cursor that is not one "
+    "of ours is refused with 400.",
+)
+PAGE_SIZE = OpenApiParameter(
+    "pageSize", int, OpenApiParameter.QUERY, required=False, description="1 to 200 (default 50)."
+)
+DATE_FROM = OpenApiParameter(
+    "from",
+    str,
+    OpenApiParameter.QUERY,
+    required=False,
+    description="Entries at or after this moment (UTC): `2026-11-27` or `2026-11-27T18:00:00Z`.",
+)
+DATE_TO = OpenApiParameter(
+    "to",
+    str,
+    OpenApiParameter.QUERY,
+    required=False,
+    description="Entries at or before this moment (UTC); a bare date includes the whole day.",
+)
+CSV_FORMAT = OpenApiParameter(
+    "format",
+    str,
+    OpenApiParameter.QUERY,
+    required=False,
+    enum=["json", "csv"],
+    description="`csv` (or `Accept: text/csv`): every matching entry as a streamed CSV file, "
+    "filters applied, cursor ignored.",
+)

@@ -62,3 +62,17 @@ def currency_name(code: str) -> str:
 def words(value: str) -> str:
     """``not_reported`` -> ``not reported``."""
     return str(value).replace("_", " ")
+
+
+@register.simple_tag
+def signed_money(value: Decimal | None, currency: str) -> str:
+    """A change of an amount: ``+10.00``, minus 2.50 (with a minus sign), ``0.00``; a dash
+    when there is none."""
+    if value is None:
+        return mark_safe('<span class="amount muted">—</span>')
+    text = currencies.format_amount(abs(value), currency)
+    if value > 0:
+        return format_html('<span class="amount positive">+{}</span>', text)
+    if value < 0:
+        return format_html('<span class="amount negative">\u2212{}</span>', text)
+    return format_html('<span class="amount">{}</span>', text)

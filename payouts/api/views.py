@@ -3,16 +3,24 @@ idempotency, the state machine) live in payouts/actions.py."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.http.response import HttpResponseBase
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from approvals.api.serializers import ApprovalOut
+from approvals.queries import approval_for_payout
 from core.actors import Actor
+from core.api.etag import ListETagMixin, aggregate
 from core.api.schema import IF_MATCH, SERVICE_ID, errors, paginated, path_param
 from core.api.views import ApiView, expected_version
+from core.csvexport import CSV_FORMAT, CsvOnGet, csv_list_responses, csv_response, wants_csv
 from payouts import actions, queries
 from payouts.api import serializers as s
+from payouts.exports import PAYOUT_HEADER, payout_rows
 from payouts.models import Payout
 from services.queries import service_get
 
@@ -29,12 +37,20 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 
 
 def payout_response(payout: Payout, *, code: int = status.HTTP_200_OK, **headers: str) -> Response:
-    payout.timeline = queries.payout_with_events(payout)
+    # A payout just created carries its timeline as written (payout_create): not read back.
+    if getattr(payout, "timeline", None) is None:
+        payout.timeline = queries.payout_with_events(payout)
     return Response(
         s.PayoutDetailOut(payout).data,
         status=code,
         headers={"ETag": f'"{payout.version}"', **headers},
     )
+
+
+def _payout_filters(chosen: dict[str, Any]) -> dict[str, Any]:
+    """The list's filters as ``queries.payouts_for_service`` applies them."""
+    found = {"status": chosen.get("status", ""), "currency": chosen.get("currency", "")}
+    return {name: value for name, value in found.items() if value}
 
 
 def optional_body(request: Request) -> object:
@@ -46,19 +62,34 @@ def optional_body(request: Request) -> object:
         return {}
 
 
-class ServicePayoutsView(ApiView):
-    """``GET|POST /services/{serviceId}/payouts``."""
+class ServicePayoutsView(ListETagMixin, CsvOnGet, ApiView):
+    """``GET|POST /services/{serviceId}/payouts``; the list also as CSV."""
 
     required_perms = {"GET": VIEW, "POST": ("services.view_service", "payouts.add_payout")}
+
+    def etag_validator(self, request: Request, **kwargs: Any) -> Any | None:
+        """Every change of a payout moves its version and ``updated_at``."""
+        query = s.PayoutListQuery(data=request.query_params)
+        if not query.is_valid():
+            return None  # the list answers the 400
+        return aggregate(
+            Payout.objects.filter(
+                service__public_id=kwargs["serviceId"],
+                **_payout_filters(query.validated_data),
+            ),
+            "updated_at",
+            version="version",
+        )
 
     @extend_schema(
         operation_id="payouts_list",
         summary="Payouts of a service",
-        description="Newest first; filter with `status` and `currency`.",
-        parameters=[SERVICE_ID, s.PayoutListQuery],
-        responses={200: paginated(s.PayoutOut), **errors(400, 404)},
+        description="Newest first; filter with `status` and `currency`.  With "
+        "`Accept: text/csv` or `format=csv`, every payout the filters select as CSV.",
+        parameters=[SERVICE_ID, s.PayoutListQuery, CSV_FORMAT],
+        responses=csv_list_responses(paginated(s.PayoutOut), 400, 404),
     )
-    def get(self, request: Request, serviceId: str) -> Response:
+    def get(self, request: Request, serviceId: str) -> HttpResponseBase:
         service = service_get(serviceId)
         query = s.PayoutListQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -66,20 +97,27 @@ class ServicePayoutsView(ApiView):
             service_id=service.pk,
             status=query.validated_data.get("status", ""),
             currency=query.validated_data.get("currency", ""),
-        ).select_related("service")
-        return self.paginate(request, payouts, s.PayoutOut)
+        )
+        if wants_csv(request):
+            return csv_response(
+                PAYOUT_HEADER, payout_rows(payouts), filename=f"payouts-{service.public_id}"
+            )
+        return self.paginate(request, payouts.select_related("service"), s.PayoutOut)
 
     @extend_schema(
         operation_id="payouts_create",
         summary="Create a payout",
         description="Holds amount + fee on the balance until the payout ends.  Refused with "
         "422 `insufficient_funds` when amount + fee exceeds the available amount minus what "
-        "open payouts hold, and 422 `below_minimum` under the minimum payout.",
+        "open payouts hold, and 422 `below_minimum` under the minimum payout.  Above the "
+        "currency's approval limit the payout is created `awaiting_approval` (its funds held) "
+        "and the answer is 202 with its approval request (`approvalId`, `payoutId`).",
         parameters=[SERVICE_ID, IDEMPOTENCY_KEY],
         request=s.PayoutCreateIn,
         responses={
             201: s.PayoutDetailOut,
             200: s.PayoutDetailOut,
+            202: ApprovalOut,
             **errors(400, 404, 409, 422),
         },
     )
@@ -96,6 +134,15 @@ class ServicePayoutsView(ApiView):
             actor=Actor.for_request(request),
         )
         location = request.build_absolute_uri(f"/api/v1/payouts/{payout.public_id}")
+        if payout.status == Payout.Status.AWAITING_APPROVAL:
+            # Above the currency's approval limit: created, funds held, waiting for a second
+            # person; the answer is its approval request (the same on an idempotent replay).
+            approval = approval_for_payout(payout.public_id)
+            return Response(
+                ApprovalOut(approval).data,
+                status=status.HTTP_202_ACCEPTED,
+                headers={"Location": location},
+            )
         return payout_response(
             payout,
             code=status.HTTP_201_CREATED if created else status.HTTP_200_OK,

@@ -15,8 +15,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core.actors import Actor
 from core.errors import NotFound
-from services.actions import clean_name
+from services.actions import audit, clean_name
 from services.models import ApiKey
 
 KEY_PREFIX = "bo_"
@@ -44,10 +45,25 @@ def _clean_name(raw: object) -> str:
     )
 
 
+def _audit_key(key: ApiKey, *, action: str, actor: Actor | None, changes: dict[str, Any]) -> None:
+    """Audited by its prefix (shown on the API keys page), never the key or its hash."""
+    audit(
+        actor=actor or Actor.for_user(key.user),
+        action=action,
+        subject=f"API key {key.name} ({key.prefix}…) of {key.user.get_username()}",
+        changes=changes,
+        object_type="api_key",
+        object_id=key.prefix,
+    )
+
+
 @transaction.atomic
-def api_key_create(*, user: Any, name: str, read_only: bool = False) -> tuple[ApiKey, str]:
+def api_key_create(
+    *, user: Any, name: str, read_only: bool = False, actor: Actor | None = None
+) -> tuple[ApiKey, str]:
     """Create a key for ``user``; returns it with the raw key, which is never stored and
-    cannot be shown again."""
+    cannot be shown again.  ``actor``: who did it (the page's session); the user by
+    default."""
     raw = KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey.objects.create(
         user=user,
@@ -56,18 +72,30 @@ def api_key_create(*, user: Any, name: str, read_only: bool = False) -> tuple[Ap
         key_hash=hash_key(raw),
         read_only=bool(read_only),
     )
+    _audit_key(
+        key,
+        action="api_key_created",
+        actor=actor,
+        changes={"name": key.name, "prefix": key.prefix, "read_only": key.read_only},
+    )
     return key, raw
 
 
 @transaction.atomic
-def api_key_revoke(*, user: Any, key_id: int) -> ApiKey:
-    """Revoke one of ``user``'s own keys (revoking twice is harmless)."""
+def api_key_revoke(*, user: Any, key_id: int, actor: Actor | None = None) -> ApiKey:
+    """Revoke one of ``user``'s own keys (revoking twice is harmless, and audited once)."""
     key = ApiKey.objects.select_for_update().filter(pk=key_id, user=user).first()
     if key is None:
         raise NotFound("No such API key.")
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
+        _audit_key(
+            key,
+            action="api_key_revoked",
+            actor=actor,
+            changes={"name": key.name, "prefix": key.prefix, "read_only": key.read_only},
+        )
     return key
 
 

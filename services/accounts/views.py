@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from core.actors import Actor
 from core.errors import DomainError
 from core.forms import add_domain_error
 from services.accounts.actions import NAME_MAX_LENGTH, api_key_create, api_key_revoke, api_keys_of
@@ -41,6 +42,7 @@ def api_keys(request: HttpRequest) -> HttpResponse:
                 user=request.user,
                 name=form.cleaned_data["name"],
                 read_only=form.cleaned_data["read_only"],
+                actor=Actor.for_request(request),
             )
         except DomainError as exc:
             add_domain_error(form, exc)
@@ -65,7 +67,7 @@ def api_key_revoke_view(request: HttpRequest, key_id: int) -> HttpResponse:
     """Who: the key's owner.  GET asks for confirmation; POST revokes."""
     key = api_key_get(user=request.user, key_id=key_id)
     if request.method == "POST":
-        api_key_revoke(user=request.user, key_id=key.pk)
+        api_key_revoke(user=request.user, key_id=key.pk, actor=Actor.for_request(request))
         messages.success(request, f"API key “{key.name}” ({key.prefix}…) revoked.")
         return redirect("account:api_keys")
     return render(request, "account/api_key_revoke.html", {"key": key})

@@ -138,6 +138,8 @@ def fee_profile_create(
         action="fee_profile_created",
         subject=f"fee profile {profile.name}",
         fee_profile=profile,
+        object_type="fee_profile",
+        object_id=str(profile.pk),
         changes={
             "name": profile.name,
             "description": profile.description,
@@ -192,6 +194,8 @@ def fee_profile_update(
         action="fee_profile_updated",
         subject=f"fee profile {profile.name}",
         fee_profile=profile,
+        object_type="fee_profile",
+        object_id=str(profile.pk),
         changes=changes,
     )
     return profile
@@ -232,6 +236,8 @@ def fee_profile_delete(
         action="fee_profile_deleted",
         subject=f"fee profile {profile.name}",
         fee_profile=profile,
+        object_type="fee_profile",
+        object_id=str(profile.pk),
         changes={
             "name": profile.name,
             "rules": [rule_snapshot(r) for r in profile.rules.all()],
@@ -263,6 +269,8 @@ def fee_rule_create(
         action="fee_rule_added",
         subject=f"fee profile {profile.name}",
         fee_profile=profile,
+        object_type="fee_rule",
+        object_id=str(rule.pk),
         changes=rule_snapshot(rule),
     )
     return rule
@@ -301,6 +309,8 @@ def fee_rule_update(
         action="fee_rule_changed",
         subject=f"fee profile {profile.name}",
         fee_profile=profile,
+        object_type="fee_rule",
+        object_id=str(rule.pk),
         changes={k: [before[k], after[k]] for k in after if before[k] != after[k]},
     )
     return rule
@@ -310,6 +320,7 @@ def fee_rule_update(
 def fee_rule_delete(*, rule: FeeRule, actor: Actor, expected_version: int | None = None) -> None:
     profile = _lock(rule.profile, expected_version)
     snapshot = rule_snapshot(rule)
+    rule_id = rule.pk
     FeeRule.objects.filter(pk=rule.pk).delete()
     _bump(profile)
     audit(
@@ -317,6 +328,8 @@ def fee_rule_delete(*, rule: FeeRule, actor: Actor, expected_version: int | None
         action="fee_rule_deleted",
         subject=f"fee profile {profile.name}",
         fee_profile=profile,
+        object_type="fee_rule",
+        object_id=str(rule_id),
         changes=snapshot,
     )
 
@@ -347,6 +360,8 @@ def service_fee_profile_set(
             action="service_unassigned",
             subject=f"fee profile {old.name}",
             fee_profile=old,
+            object_type="fee_profile",
+            object_id=str(old.pk),
             changes={"service": subject},
         )
     if profile is not None:
@@ -355,6 +370,8 @@ def service_fee_profile_set(
             action="service_assigned",
             subject=f"fee profile {profile.name}",
             fee_profile=profile,
+            object_type="fee_profile",
+            object_id=str(profile.pk),
             changes={"service": subject},
         )
     return service

@@ -31,7 +31,13 @@ class FeeRuleForm(forms.Form):
         required=False, help_text="The rule for a currency wins over the rule for any currency."
     )
     percentage = _figure("Percentage (%)", "Up to 4 decimal places: 1.75 means 1.75 %.")
-    fixed_amount = _figure("Fixed amount", "Added to every fee.")
+    fixed_amount = _figure(
+        "Fixed amount",
+        "Added to every fee, in the payout's currency. In a rule for any currency the same "
+        "number counts in each currency: 0.30 means 0.30 EUR or 0.300 KWD. The fee is rounded "
+        "half-up to the currency's minor unit after it is added, so in JPY (no decimals) "
+        "0.30 alone rounds to 0 JPY.",
+    )
     minimum_fee = _figure("Minimum fee")
     maximum_fee = _figure("Maximum fee", "Optional; empty for no maximum.")
     minimum_payout_amount = _figure(
@@ -69,9 +75,11 @@ def _plain(raw: object) -> str:
 class FeeQuoteForm(forms.Form):
     """The fee calculator of a profile's page."""
 
-    operation = forms.ChoiceField(choices=FeeRule.Operation.choices, initial="payout")
-    amount = AmountField(initial="100.00")
-    currency = forms.ChoiceField(initial="EUR")
+    INITIAL = {"operation": "payout", "amount": "100.00", "currency": "EUR"}
+
+    operation = forms.ChoiceField(choices=FeeRule.Operation.choices)
+    amount = AmountField()
+    currency = forms.ChoiceField()
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -45,15 +45,24 @@ def fee_profile_detail(request: HttpRequest, pk: int) -> HttpResponse:
     may price an amount with it."""
     profile = fee_queries.fee_profile_get(pk)
     rules = list(profile.rules.all())
-    calculator = FeeQuoteForm(request.GET if "amount" in request.GET else None)
+    # The calculator opens priced: its pre-filled amount is quoted, not "Enter an amount".
+    calculator = FeeQuoteForm(request.GET if "amount" in request.GET else FeeQuoteForm.INITIAL)
     quote = None
-    if calculator.is_bound and calculator.is_valid():
+    if calculator.is_valid():
         quote = fees.quote(
             profile=profile,
             operation=calculator.cleaned_data["operation"],
             currency=calculator.cleaned_data["currency"],
             amount=calculator.cleaned_data["amount"],
         )
+    if request.htmx:
+        # The calculator updates in place: only its result, no page around it.
+        return render(
+            request,
+            "fee_profiles/partials/quote.html",
+            {"calculator": calculator, "quote": quote},
+        )
+    services = fee_actions.services_using(profile)
     return render(
         request,
         "fee_profiles/profile_detail.html",
@@ -62,7 +71,9 @@ def fee_profile_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "rules": [(rule, fees.rule_figures(rule)) for rule in rules],
             "calculator": calculator,
             "quote": quote,
-            "services": fee_actions.services_using(profile),
+            "services": services,
+            # Delete shown disabled, with the reason, while services use the profile.
+            "delete_blockers": fee_actions.deletion_blockers(profile, users=services),
             "assign_form": AssignServiceForm(profile=profile)
             if request.user.has_perm("services.change_service")
             else None,

@@ -33,9 +33,27 @@
     });
   }
 
+  // After a failed submit the error summary takes the focus, so that a screen reader reads
+  // it and the keyboard starts from it; its links take the focus to the field they name.
+  function focusErrorSummary(root) {
+    var summary = root.querySelector("[data-error-summary]");
+    if (summary) summary.focus();
+  }
+
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest("[data-error-link]");
+    if (!link) return;
+    var field = document.getElementById(link.getAttribute("href").slice(1));
+    if (!field) return;
+    event.preventDefault();
+    field.focus();
+    field.scrollIntoView({ block: "center" });
+  });
+
   function init() {
     syncProviderFields(document);
     showSelectAll(document);
+    focusErrorSummary(document);
   }
 
   if (document.readyState === "loading") {

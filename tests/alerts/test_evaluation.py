@@ -273,9 +273,10 @@ def test_a_paid_payout_can_take_available_below_the_threshold(db, make_rule, ope
 def test_without_rules_a_balance_write_costs_one_query_more(
     watched, operator_actor, django_assert_num_queries
 ):
-    # 1 SAVEPOINT; 2 the balance, SELECT ... FOR UPDATE; 3 UPDATE it; 4 read it back;
-    # 5 INSERT the history entry; 6 the alert rules that may apply (none); 7 RELEASE SAVEPOINT.
-    with django_assert_num_queries(7):
+    # 1 SAVEPOINT; 2 the balance, SELECT ... FOR UPDATE; 3 UPDATE it; 4 close any open sync
+    # review of it (a manual value answers it); 5 read it back; 6 INSERT the history entry;
+    # 7 INSERT the audit entry; 8 the alert rules that may apply (none); 9 RELEASE SAVEPOINT.
+    with django_assert_num_queries(9):
         set_usd(watched, "10.00", operator_actor)
 
 
@@ -284,8 +285,9 @@ def test_with_a_rule_and_no_change_of_state_a_write_still_costs_one_query(
 ):
     make_rule(service=watched)
     set_usd(watched, "10.00", operator_actor)  # opens
-    # 1 SAVEPOINT; 2 SELECT ... FOR UPDATE; 3 UPDATE; 4 read back; 5 INSERT history; 6 the
-    # rules with their unresolved alert on this balance (one query); 7 RELEASE SAVEPOINT.
-    with django_assert_num_queries(7):
+    # 1 SAVEPOINT; 2 SELECT ... FOR UPDATE; 3 UPDATE; 4 close open sync reviews; 5 read
+    # back; 6 INSERT history; 7 INSERT audit entry; 8 the rules with their unresolved alert on
+    # this balance (one query); 9 RELEASE SAVEPOINT.
+    with django_assert_num_queries(9):
         set_usd(watched, "20.00", operator_actor)
     assert len(alerts_of(watched)) == 1

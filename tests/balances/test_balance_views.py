@@ -13,8 +13,9 @@ from django.test import Client
 from django.urls import resolve
 from django.utils import timezone
 
+from approvals.models import ApprovalRequest
 from balances import actions, views
-from balances.models import Balance, BalanceChange
+from balances.models import Balance, BalanceChange, BalanceReview, SyncRun
 from core.actors import Actor
 from core.money import currencies
 from services.models import ProviderConnection
@@ -237,6 +238,44 @@ def _fill(service, count: int) -> None:
     )
 
 
+def _waiting_on_eur(service) -> None:
+    """What the EUR card shows beyond its figures: a failed last sync run (its summary links
+    to the service), a sync review held back, an approval request waiting."""
+    now = timezone.now()
+    run = SyncRun.objects.create(
+        service=service,
+        provider_kind="wise",
+        trigger=SyncRun.Trigger.SCHEDULE,
+        status=SyncRun.Status.FAILED,
+        started_at=now,
+        finished_at=now,
+        error_category="timeout",
+        error_message="The provider did not answer within 10 seconds.",
+    )
+    eur = Balance.objects.get(service=service, currency="EUR")
+    BalanceReview.objects.create(
+        balance=eur,
+        service=service,
+        currency="EUR",
+        manual_available=eur.available,
+        manual_version=eur.version,
+        manual_set_at=now,
+        manual_set_by_label="otto",
+        provider_available=Decimal("2.5"),
+        sync_run=run,
+    )
+    ApprovalRequest.objects.create(
+        kind=ApprovalRequest.Kind.BALANCE_UPDATE,
+        service=service,
+        currency="EUR",
+        requested_by_label="vera",
+        balance_version=eur.version,
+        current_value=eur.available,
+        proposed_value=Decimal("9000"),
+        expires_at=now + timedelta(hours=1),
+    )
+
+
 @pytest.mark.parametrize("with_provider", [False, True], ids=["manual", "with-provider"])
 @pytest.mark.parametrize("count", [1, 50])
 def test_the_balances_page_costs_the_same_queries_for_1_or_50_balances(
@@ -246,16 +285,31 @@ def test_the_balances_page_costs_the_same_queries_for_1_or_50_balances(
     if with_provider:
         ProviderConnection.objects.create(service=service, kind="wise")
     _fill(service, count)
+    _waiting_on_eur(service)
 
-    # 1 session, 2 user, 3 user permissions, 4 group permissions (perms for the buttons),
-    # 5 service with its provider connection and fee profile joined,
-    # 6 the balances (with what payouts hold), 7 last sync run,
-    # 8 the user's groups in the top bar, 9 the open alerts count in the navigation.
-    with django_assert_num_queries(9):
+    # 1 session, 2 user, 3 the user's permissions, own and their groups', and the names of
+    # their groups (one UNION: the buttons, the navigation and the top bar),
+    # 4 the service with its provider connection and fee profile joined and its latest sync
+    # run (a subquery),
+    # 5 the balances, each with what payouts hold, the approval request and the sync review
+    # waiting on it (subqueries),
+    # 6 the open alerts count of the navigation: counted once into the cache, it is read from
+    # there afterwards.  The charts load in a request of their own (balance_charts).
+    with django_assert_num_queries(6):
         response = operator_client.get(balances_url(service))
+    # The same page again: the open alerts count comes from the cache (kept current by the
+    # writes that change it); the approvals count always does.
+    with django_assert_num_queries(5):
+        again = operator_client.get(balances_url(service))
 
     assert response.status_code == 200
     assert len(cards(response)) == count
+    assert cards(again) == cards(response)
+    page = response.content.decode()
+    assert "Update failed: " in page and "The provider did not answer" in page
+    eur = cards(response)["EUR"]
+    assert "Waiting for approval" in eur and "Waiting for review" in eur
+    assert 'hx-get="/services/' in page and "/balances/charts/" in page
 
 
 # --- New balance -------------------------------------------------------------------------
@@ -445,7 +499,7 @@ def test_stale_edit_is_refused_with_the_current_value_and_overwrites_nothing(
 
     assert response.status_code == 409
     html = response.content.decode()
-    assert "changed by sync:wise after you opened it; it is now 200.00 EUR" in html
+    assert "changed by Wise sync after you opened it; it is now 200.00 EUR" in html
     assert "Nothing was overwritten" in html
     assert '<span class="amount">200.00</span> EUR' in html  # "Current balance"
     # What the operator typed stays; the form now carries the current version.
@@ -466,13 +520,13 @@ def test_stale_edit_is_refused_with_the_current_value_and_overwrites_nothing(
 def test_edit_of_a_balance_deleted_meanwhile_says_so(
     operator_client, service, eur_balance, monkeypatch
 ):
-    original = actions.balance_update
+    original = actions.balance_update_or_request  # what the page calls
 
     def deleted_first(**kwargs):
         actions.balance_delete(service=service, currency="EUR", actor=Actor.system("other"))
         return original(**kwargs)
 
-    monkeypatch.setattr(views.actions, "balance_update", deleted_first)
+    monkeypatch.setattr(views.actions, "balance_update_or_request", deleted_first)
     response = operator_client.post(
         balances_url(service, "EUR/edit/"), {"amount": "5", "reason": "r", "version": "1"}
     )

@@ -51,7 +51,7 @@ def test_update_balances_refreshes_the_cards_with_the_result(login_as, live_serv
     expect(page.locator("#balance-USD .balance-amount")).to_have_text(shown)
     # The sandbox reports currencies the service lacked; "create missing balances" is on.
     expect(page.locator("#balance-USDT_TRC20")).to_be_visible()
-    expect(page.locator("#balance-USD")).to_contain_text("by sync:syncpay")
+    expect(page.locator("#balance-USD")).to_contain_text("by SyncPay sync")
     run = SyncRun.objects.get(service=service)
     assert run.status == "succeeded" and run.requested_by.username.startswith("operator")
 

@@ -135,7 +135,8 @@ def test_500_is_json_logged_and_without_traceback(monkeypatch, caplog, viewer_ap
     error = assert_error(response, 500, "server_error")
     assert b"database on fire" not in response.content
     assert "database on fire" in caplog.text  # the operators still learn what happened
-    assert error["details"] == {}
+    # The reference a user can quote: the request id of the response and of the log line.
+    assert error["details"] == {"requestId": response["X-Request-ID"]}
 
 
 def test_500_outside_drf_views_is_json_under_api_and_html_elsewhere():

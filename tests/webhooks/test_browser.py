@@ -92,7 +92,8 @@ def test_a_disabled_webhook_says_why(login_as, receiver):
     page.get_by_label("URL").fill("http://127.0.0.1:6379/")
     page.get_by_label("sync.failed").check()
     page.get_by_role("button", name="Create webhook").click()
-    page.get_by_text("loopback, private or reserved").wait_for()
+    # The message shows twice: in the error summary and under the field it belongs to.
+    page.locator("#id_url_error").get_by_text("loopback, private or reserved").wait_for()
     for viewport in VIEWPORTS:
         assert_fits_and_passes_axe(page, viewport)
 

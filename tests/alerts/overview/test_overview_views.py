@@ -352,18 +352,19 @@ def test_the_overview_costs_the_same_queries_for_1_and_300_services(
     viewer_client, django_assert_num_queries, count
 ):
     build_world(count)
-    with django_assert_num_queries(11):
+    with django_assert_num_queries(10):
         # 1. the session
         # 2. the user
-        # 3. the user's own permissions
-        # 4. the permissions of the user's groups
-        # 5. totals per currency (one GROUP BY)
-        # 6. the services' countries (the country filter)
-        # 7. balances needing attention, with service and connection joined
-        # 8. paused and failing connections, with service and last failed run
-        # 9. open alerts, with service and connection joined
-        # 10. the user's groups (role badges in base.html)
-        # 11. the number of open alerts (the Alerts badge in base.html's navigation)
+        # 3. the user's own permissions, those of their groups and the groups' names (role
+        #    badges in base.html), one UNION
+        # 4. totals per currency (one GROUP BY)
+        # 5. the services' countries (the country filter)
+        # 6. balances needing attention, with service and connection joined
+        # 7. paused and failing connections, with service and last failed run
+        # 8. open alerts, with service and connection joined
+        # 9. the changes of the chart window per currency and day (totals over time)
+        # 10. the number of open alerts (the Alerts badge in base.html's navigation), counted
+        #    into the cache (empty at the start of a test)
         response = viewer_client.get("/")
     assert response.status_code == 200
     rows = attention(response)

@@ -169,12 +169,12 @@ def test_history_is_newest_first_and_paginated(viewer_api, operator, service):
         )
 
     first = body(viewer_api.get(url(service, "/EUR/history"), {"pageSize": 2}))
-    second = body(viewer_api.get(url(service, "/EUR/history"), {"pageSize": 2, "page": 2}))
+    second = body(viewer_api.get(first["next"]))
 
-    assert first["count"] == 5
     assert [c["newAmount"] for c in first["results"]] == [Decimal("5.00"), Decimal("4.00")]
     assert [c["newAmount"] for c in second["results"]] == [Decimal("3.00"), Decimal("2.00")]
     assert first["next"] and first["previous"] is None
+    assert "pageSize=2" in first["next"] and second["previous"]
     assert first["results"][0]["actorLabel"] == operator.username
     assert first["results"][0]["kind"] == "updated"
 
@@ -195,7 +195,7 @@ def test_history_of_a_currency_never_held_is_a_404(viewer_api, service):
 def test_history_page_size_is_capped(viewer_api, eur_balance):
     data = body(viewer_api.get(url(eur_balance.service, "/EUR/history"), {"pageSize": 10_000}))
 
-    assert data["count"] == 0 or len(data["results"]) <= 200
+    assert len(data["results"]) <= 200
 
 
 def test_history_query_count_does_not_depend_on_the_number_of_changes(
@@ -206,9 +206,11 @@ def test_history_query_count_does_not_depend_on_the_number_of_changes(
     viewer_api.get(url(service, "/EUR/history"))  # records the key's last use
 
     def count_queries() -> int:
-        # 1 key + user; 2 permissions; 3 the service; 4 does the balance exist;
-        # 5 the count; 6 the page, with the sync runs joined.
-        with django_assert_num_queries(6):
+        # 1 key + user; 2 permissions; 3 the ETag's validator (how many changes, the
+        # newest); 4 the service; 5 does the balance exist; 6 the keyset page, with the
+        # sync runs joined; 7 how many changes match (the first page only: deeper pages
+        # cost one query less, whatever the depth).
+        with django_assert_num_queries(7):
             response = viewer_api.get(url(service, "/EUR/history"))
         return len(body(response)["results"])
 

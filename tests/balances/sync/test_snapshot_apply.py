@@ -148,7 +148,8 @@ def test_other_providers_leave_unreported_currency_unchanged_and_list_it(setup, 
     assert run.result["notReported"] == ["GHS"]
 
 
-def test_replacing_a_value_set_by_hand_is_said(setup, operator):
+def test_replacing_a_value_set_by_hand_is_said(setup, operator, settings):
+    settings.SYNC_PROTECTION_HOURS = 0  # without protection a sync overwrites, and says so
     service, connection, run = setup()
     balance_update(
         service=service,

@@ -31,6 +31,13 @@ def service(operator):
     return service
 
 
+@pytest.fixture(autouse=True)
+def _no_protection(settings):
+    """The race itself, without the protection of values set by hand (with it, the edit is
+    held for review instead of replaced: tests/balances/sync/test_sync_reviews.py)."""
+    settings.SYNC_PROTECTION_HOURS = 0
+
+
 def _queued_run(service) -> SyncRun:
     # Committed (transactional test) but not executed: the eager task would run on commit,
     # so the run is created directly, as the task's caller would have.

@@ -121,7 +121,7 @@ def test_second_click_says_a_sync_is_already_running(clients, connected):
 
     run = sync_request(service=connected, trigger="schedule")
     response = clients["operator"].post(url(connected, "sync"), follow=True)
-    assert f"already queued: {run.public_id}" in response.content.decode()
+    assert f"already queued (sync run {run.public_id})" in response.content.decode()
     assert SyncRun.objects.filter(service=connected).count() == 1
 
 
@@ -148,7 +148,10 @@ def test_sync_runs_pages(clients, connected, run_now):
     assert clients["viewer"].get(f"{url(connected, 'runs')}run_nope/").status_code == 404
 
 
-def test_run_result_says_it_replaced_a_manual_value(clients, connected, run_now, operator):
+def test_run_result_says_it_replaced_a_manual_value(
+    clients, connected, run_now, operator, settings
+):
+    settings.SYNC_PROTECTION_HOURS = 0  # without protection a sync overwrites, and says so
     balance_update(
         service=connected,
         currency="USD",
@@ -294,9 +297,13 @@ def test_disconnect_and_resume(clients, connected):
     assert Balance.objects.filter(service=connected).exists()  # balances stay
 
 
-def test_admins_edit_the_connection_on_the_service_details_page(clients, connected):
+def test_admins_edit_the_connection_on_demand_from_the_service_details_page(clients, connected):
+    # The details page shows the connection and "Edit connection"; the form is its own page.
     page = clients["admin"].get(f"/services/{connected.public_id}/").content.decode()
-    assert "Test connection" in page and 'name="syncpay_api_key"' in page
-    assert "apiKey set" in page and SYNCPAY_KEY not in page
+    assert "Test connection" not in page and 'name="syncpay_api_key"' not in page
+    assert f'href="/services/{connected.public_id}/provider/">Edit connection</a>' in page
+    form = clients["admin"].get(f"/services/{connected.public_id}/provider/").content.decode()
+    assert "Test connection" in form and 'name="syncpay_api_key"' in form
+    assert "API key set" in form and "apiKey" not in form and SYNCPAY_KEY not in form
     operator_page = clients["operator"].get(f"/services/{connected.public_id}/").content.decode()
-    assert "Test connection" not in operator_page and "syncpay_api_key" not in operator_page
+    assert "Edit connection" not in operator_page and "syncpay_api_key" not in operator_page

@@ -452,3 +452,45 @@ def test_an_unexpected_exception_on_a_worker_fails_the_run_and_frees_the_service
     assert again.status == SyncRun.Status.SUCCEEDED, again.error_message
     assert Balance.objects.get(service=service, currency="USD").available == D("300.00")
     assert f"sync run={run.public_id} failed" in worker.log_text()  # logged, with a traceback
+
+
+# --- g. a batch of runs on a real worker, one service retried alone --------------------------
+
+
+def test_a_batch_syncs_its_services_and_retries_one_alone_through_celery(
+    start_worker, provider, connect, operator, allow_listed
+):
+    from balances.sync.request import sync_request_many
+
+    provider.reply(SYNCPAY_PATH, Reply(syncpay_body(("USD", "42.00", "0.00"))))
+    healthy = [
+        syncpay_service(operator, connect, provider.url, f"Batch {i}", USD="1.00") for i in range(4)
+    ]
+    with ProviderServer() as flaky:
+        allow_listed(flaky.url)
+        flaky.reply(
+            SYNCPAY_PATH,
+            Reply({"error": {"code": "UNAVAILABLE", "message": "maintenance"}}, status=503),
+            Reply(syncpay_body(("USD", "7.00", "0.00"))),
+        )
+        shaky = syncpay_service(operator, connect, flaky.url, "Batch shaky", USD="1.00")
+        worker = start_worker(concurrency=1, SYNC_BATCH_SIZE="8", SYNC_BATCH_THREADS="4")
+
+        runs = sync_request_many(services=[*healthy, shaky], trigger=SyncRun.Trigger.COMMAND)
+        ended = [
+            wait_until(run_ended(r.public_id), timeout=20, what="the runs to end", workers=[worker])
+            for r in runs
+        ]
+
+    by_service = {r.service_id: r for r in ended}
+    assert {r.status for r in ended} == {"succeeded"}, [
+        (r.public_id, r.error_message) for r in ended
+    ]
+    assert {by_service[s.pk].attempts for s in healthy} == {1}
+    assert by_service[shaky.pk].attempts == 2  # the retry was its own
+    assert flaky.hits(SYNCPAY_PATH) == 2 and provider.hits(SYNCPAY_PATH) == 4
+    assert Balance.objects.get(service=shaky, currency="USD").available == D("7.00")
+    assert {b.available for b in Balance.objects.filter(service__in=healthy)} == {D("42.00")}
+    log = worker.log_text()
+    # One batch message for the five runs, then a single-run task for the retry.
+    assert log.count("sync_batch[") >= 1 and "sync_service[" in log, log

@@ -34,7 +34,8 @@ def test_create_returns_201_with_the_service_id(admin_api, admin):
     assert list(data) == SERVICE_FIELDS
     assert (data["name"], data["country"], data["status"]) == ("Acme Pay", "NG", "active")
     assert response["Location"].endswith(f"/api/v1/services/{service.public_id}")
-    assert AuditEntry.objects.get().actor_user == admin
+    entry = AuditEntry.objects.get(object_type="service")
+    assert entry.actor_user == admin and entry.via.startswith("key:")
 
 
 @pytest.mark.parametrize(

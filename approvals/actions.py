@@ -1,0 +1,433 @@
+"""Every write to approvals: asking, approving, rejecting, renewing, expiring, and the
+policies.  Each decision locks the request row first, so two approvers deciding at once
+apply the change exactly once: the second one finds the request decided.
+
+A decision never trusts what the page showed: the request is re-read under its lock, its
+expiry checked against the clock (an overdue request is expired there and then, whatever
+the periodic task has done), the approver compared with the requester by user (another API
+key of the same user, a superuser, are the same person), and the kind's apply handler
+re-checks the object under its own lock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from approvals.models import ApprovalPolicy, ApprovalRequest
+from approvals.registry import handler_for
+from core.actors import Actor
+from core.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
+from core.money import currencies
+from services.actions import audit
+from services.models import Service
+
+COMMENT_MAX_LENGTH = 1000
+BULK_MAX = 100
+PENDING_COUNT_KEY = "approvals:pending-count"
+S = ApprovalRequest.Status
+
+
+class SelfApproval(DomainError):
+    """The requester may not approve their own request (any key, any role)."""
+
+    code = "self_approval"
+    http_status = 403
+
+
+def _plain(value: Decimal | None, currency: str) -> str | None:
+    return None if value is None else currencies.plain_amount(value, currency)
+
+
+def _comment(raw: object) -> str:
+    text = str(raw or "").strip()
+    if "\x00" in text:
+        raise ValidationFailed("The comment contains a NUL character.", field="comment")
+    if len(text) > COMMENT_MAX_LENGTH:
+        raise ValidationFailed(
+            f"Keep the comment under {COMMENT_MAX_LENGTH} characters.", field="comment"
+        )
+    return text
+
+
+def expiry_from(now: Any) -> Any:
+    return now + timedelta(hours=settings.APPROVAL_EXPIRY_HOURS)
+
+
+# --- the navigation's count ---------------------------------------------------------------
+
+
+def refresh_pending_count() -> int:
+    """Recount the requests waiting (one COUNT) into the cache the navigation reads, so that
+    pages never pay a query for the badge.  Called after every write that changes it and by
+    the periodic expiry task."""
+    count = ApprovalRequest.objects.filter(status=S.PENDING, expires_at__gt=timezone.now()).count()
+    cache.set(PENDING_COUNT_KEY, count, timeout=None)
+    return count
+
+
+def _recount_on_commit() -> None:
+    # Robust: the change is committed; a cache that is down must not turn it into an error
+    # (the periodic task recounts once it is back).
+    transaction.on_commit(refresh_pending_count, robust=True)
+
+
+def _audit(approval: ApprovalRequest, *, actor: Actor, action: str, **changes: Any) -> None:
+    audit(
+        actor=actor,
+        action=action,
+        subject=f"{approval.public_id} ({approval.get_kind_display()} {approval.currency})",
+        service=approval.service,
+        object_type="approval",
+        object_id=approval.public_id,
+        reason=approval.comment if action in ("approved", "rejected") else approval.reason,
+        changes=changes,
+    )
+
+
+# --- asking -------------------------------------------------------------------------------
+
+
+def approval_request(
+    *,
+    kind: str,
+    service: Service,
+    currency: str,
+    actor: Actor,
+    reason: str = "",
+    balance_version: int | None = None,
+    current_value: Decimal | None = None,
+    proposed_value: Decimal | None = None,
+    payout_public_id: str = "",
+) -> ApprovalRequest:
+    """A pending request; called by the apps above inside their own transaction (with the
+    object locked), instead of applying the change.  One pending request per balance."""
+    now = timezone.now()
+    fields = {
+        "kind": kind,
+        "service": service,
+        "currency": currency,
+        "requested_by": actor.user,
+        "requested_by_label": actor.label[:150],
+        "requested_via": actor.via[:32],
+        "requested_at": now,
+        "reason": reason,
+        "balance_version": balance_version,
+        "current_value": current_value,
+        "proposed_value": proposed_value,
+        "payout_public_id": payout_public_id,
+        "expires_at": expiry_from(now),
+    }
+    try:
+        with transaction.atomic():
+            approval = ApprovalRequest.objects.create(**fields)
+    except IntegrityError:
+        waiting = ApprovalRequest.objects.filter(
+            service=service,
+            currency=currency,
+            status=S.PENDING,
+            kind__in=ApprovalRequest.BALANCE_KINDS,
+        ).first()
+        if waiting is None:  # pragma: no cover - any other constraint is a bug
+            raise
+        raise Conflict(
+            f"A change of this {currency} balance already waits for approval "
+            f"({waiting.public_id}); approve or reject it first.",
+            code="approval_pending",
+            details={"approvalId": waiting.public_id},
+        ) from None
+    _audit(
+        approval,
+        actor=actor,
+        action="approval_requested",
+        kind=kind,
+        currentValue=_plain(current_value, currency),
+        proposedValue=_plain(proposed_value, currency),
+        payoutId=payout_public_id or None,
+        balanceVersion=balance_version,
+    )
+    _recount_on_commit()
+    return approval
+
+
+# --- deciding -----------------------------------------------------------------------------
+
+
+def _lock(approval: ApprovalRequest | str) -> ApprovalRequest:
+    public_id = approval if isinstance(approval, str) else approval.public_id
+    found = (
+        ApprovalRequest.objects.select_for_update(of=("self",))
+        .select_related("service")
+        .filter(public_id=public_id)
+        .first()
+    )
+    if found is None:
+        raise NotFound(f"There is no approval request {public_id}.")
+    return found
+
+
+def _check_pending(locked: ApprovalRequest) -> None:
+    if not locked.is_pending:
+        raise NotAllowed(
+            f"Approval request {locked.public_id} is already {locked.get_status_display().lower()}"
+            + (f" by {locked.decided_by_label}." if locked.decided_by_label else "."),
+            code="not_pending",
+            details={"status": locked.status},
+        )
+
+
+def _mark(locked: ApprovalRequest, status: str, *, actor: Actor | None, comment: str) -> None:
+    locked.status = status
+    locked.decided_at = timezone.now()
+    locked.comment = comment
+    if actor is not None:
+        locked.decided_by = actor.user
+        locked.decided_by_label = actor.label[:150]
+        locked.decided_via = actor.via[:32]
+    locked.save(
+        update_fields=[
+            "status",
+            "decided_at",
+            "comment",
+            "decided_by",
+            "decided_by_label",
+            "decided_via",
+        ]
+    )
+
+
+def _cancel(locked: ApprovalRequest, actor: Actor) -> None:
+    cancel = handler_for(locked.kind).cancel
+    if cancel is not None:
+        cancel(locked, actor)
+
+
+def _expire(locked: ApprovalRequest) -> None:
+    system = Actor.system("approvals:expiry")
+    _cancel(locked, system)
+    _mark(locked, S.EXPIRED, actor=None, comment="")
+    _audit(locked, actor=system, action="expired", status=[S.PENDING, S.EXPIRED])
+    _recount_on_commit()
+
+
+def _expired_error(public_id: str) -> NotAllowed:
+    return NotAllowed(
+        f"Approval request {public_id} expired before it was decided; nothing was applied.",
+        code="expired",
+        details={"status": S.EXPIRED},
+    )
+
+
+@transaction.atomic
+def _decide(
+    approval: ApprovalRequest | str, *, actor: Actor, comment: str, approve: bool
+) -> tuple[ApprovalRequest, bool]:
+    """(the request, whether it was found overdue and expired instead)."""
+    locked = _lock(approval)
+    _check_pending(locked)
+    if locked.is_overdue():
+        _expire(locked)
+        return locked, True
+    if approve:
+        if locked.requested_by_id is not None and locked.requested_by_id == getattr(
+            actor.user, "pk", None
+        ):
+            raise SelfApproval(
+                "You asked for this change: someone else must approve it.",
+                details={"requestedBy": locked.requested_by_label},
+            )
+        handler_for(locked.kind).apply(locked, actor)
+        _mark(locked, S.APPROVED, actor=actor, comment=comment)
+        _audit(locked, actor=actor, action="approved", status=[S.PENDING, S.APPROVED])
+    else:
+        _cancel(locked, actor)
+        _mark(locked, S.REJECTED, actor=actor, comment=comment)
+        _audit(locked, actor=actor, action="rejected", status=[S.PENDING, S.REJECTED])
+    _recount_on_commit()
+    return locked, False
+
+
+def approval_approve(
+    *, approval: ApprovalRequest | str, actor: Actor, comment: str = ""
+) -> ApprovalRequest:
+    """Apply the request's change and mark it approved, in one transaction; refused (and
+    nothing written) when the requester approves, the request is not pending or overdue, or
+    the kind's handler refuses (the balance moved since the request)."""
+    note = _comment(comment)
+    decided, expired = _decide(approval, actor=actor, comment=note, approve=True)
+    if expired:
+        raise _expired_error(decided.public_id)
+    return decided
+
+
+def approval_reject(
+    *, approval: ApprovalRequest | str, actor: Actor, comment: str = ""
+) -> ApprovalRequest:
+    """Reject: nothing is applied; what waiting held is released (a payout is canceled)."""
+    note = _comment(comment)
+    decided, expired = _decide(approval, actor=actor, comment=note, approve=False)
+    if expired:
+        raise _expired_error(decided.public_id)
+    return decided
+
+
+@transaction.atomic
+def approval_renew(*, approval: ApprovalRequest | str, actor: Actor) -> ApprovalRequest:
+    """Ask the same change again against the object as it is now (its balance moved, or the
+    request expired): a new pending request by ``actor``; the old one is marked renewed."""
+    locked = _lock(approval)
+    handler = handler_for(locked.kind)
+    if handler.renew is None or locked.status not in (S.PENDING, S.EXPIRED):
+        raise NotAllowed(
+            f"Approval request {locked.public_id} cannot be renewed"
+            + (
+                " (only balance changes can)."
+                if handler.renew is None
+                else f": it is {locked.status}."
+            ),
+            code="not_renewable",
+            details={"status": locked.status},
+        )
+    version, current = handler.renew(locked)
+    was = locked.status
+    _mark(locked, S.SUPERSEDED, actor=actor, comment=locked.comment)
+    renewed = approval_request(
+        kind=locked.kind,
+        service=locked.service,
+        currency=locked.currency,
+        actor=actor,
+        reason=locked.reason,
+        balance_version=version,
+        current_value=current,
+        proposed_value=locked.proposed_value,
+    )
+    locked.renewed_as = renewed.public_id
+    locked.save(update_fields=["renewed_as"])
+    _audit(
+        locked,
+        actor=actor,
+        action="renewed",
+        status=[was, S.SUPERSEDED],
+        renewedAs=renewed.public_id,
+    )
+    return renewed
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    approval_id: str
+    done: bool
+    status: str
+    message: str
+
+
+def approvals_bulk_decide(
+    *, approval_ids: list[str], approve: bool, actor: Actor, comment: str = ""
+) -> list[BulkOutcome]:
+    """Approve (or reject) each request on its own, in its own transaction: one refusal
+    neither stops nor undoes the others.  One outcome per request, in the order given."""
+    if not approval_ids:
+        raise ValidationFailed("Tick at least one request.", field="approvals")
+    if len(approval_ids) > BULK_MAX:
+        raise ValidationFailed(f"Tick at most {BULK_MAX} requests at once.", field="approvals")
+    decide = approval_approve if approve else approval_reject
+    outcomes = []
+    for public_id in dict.fromkeys(approval_ids):
+        try:
+            done = decide(approval=public_id, actor=actor, comment=comment)
+        except DomainError as exc:
+            outcomes.append(BulkOutcome(public_id, False, "", exc.message))
+        else:
+            outcomes.append(
+                BulkOutcome(public_id, True, done.status, f"{public_id} {done.status}.")
+            )
+    return outcomes
+
+
+def approvals_expire_due(*, now: Any = None) -> int:
+    """Expire the pending requests past their time (each in its own transaction, under its
+    lock: one decided meanwhile is left alone).  Returns how many expired."""
+    now = now or timezone.now()
+    due = list(
+        ApprovalRequest.objects.filter(status=S.PENDING, expires_at__lte=now)
+        .order_by("expires_at")
+        .values_list("public_id", flat=True)[:500]
+    )
+    expired = 0
+    for public_id in due:
+        with transaction.atomic():
+            locked = _lock(public_id)
+            if locked.is_pending and locked.is_overdue(now):
+                _expire(locked)
+                expired += 1
+    refresh_pending_count()
+    return expired
+
+
+# --- policies -----------------------------------------------------------------------------
+
+
+def _limit(raw: object, code: str, field: str) -> Decimal | None:
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    try:
+        value = currencies.parse_amount(raw, code)
+    except currencies.AmountError as exc:
+        raise ValidationFailed(str(exc), field=field) from None
+    if value < 0:
+        raise ValidationFailed("A limit cannot be negative.", field=field)
+    return value
+
+
+@transaction.atomic
+def policy_set(
+    *,
+    currency: str,
+    manual_change_above: object,
+    payout_above: object,
+    nonzero_deletion: bool,
+    actor: Actor,
+) -> ApprovalPolicy:
+    """Create or replace ``currency``'s policy (it overrides the platform default).  Limits:
+    an amount with the currency's digits (0: every change), or None/"" for "never"."""
+    code = currencies.clean_code(currency)
+    manual = _limit(manual_change_above, code, "manual_change_above")
+    payout = _limit(payout_above, code, "payout_above")
+    policy = ApprovalPolicy.objects.select_for_update().filter(currency=code).first()
+    before = (
+        [
+            _plain(policy.manual_change_above, code),
+            _plain(policy.payout_above, code),
+            policy.nonzero_deletion,
+        ]
+        if policy
+        else [None, None, None]
+    )
+    created = policy is None
+    if policy is None:
+        policy = ApprovalPolicy(currency=code)
+    policy.manual_change_above = manual
+    policy.payout_above = payout
+    policy.nonzero_deletion = bool(nonzero_deletion)
+    policy.updated_at = timezone.now()
+    policy.updated_by = actor.user
+    policy.updated_by_label = actor.label[:150]
+    policy.save()
+    after = [_plain(manual, code), _plain(payout, code), policy.nonzero_deletion]
+    names = ("manualChangeAbove", "payoutAbove", "nonZeroDeletion")
+    audit(
+        actor=actor,
+        action="policy_created" if created else "policy_changed",
+        subject=f"approval policy {code}",
+        object_type="approval_policy",
+        object_id=code,
+        changes={n: [b, a] for n, b, a in zip(names, before, after, strict=True) if b != a},
+    )
+    return policy

@@ -1,0 +1,169 @@
+"""What one payout creation costs in SQL statements, through the action and through the API.
+
+Every payout on a balance queues for the balance's row lock, so the statements are named and
+counted here: only the hold, the alert rules that listen to it and the commit run under the
+lock.  The figure is printed by benchmarks/payouts_bench.py too."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from core.actors import Actor
+from payouts import actions
+from payouts.models import Payout, PayoutEvent
+from services.models import AuditEntry
+
+pytestmark = pytest.mark.django_db
+
+CREATE = {"currency": "EUR", "amount": "100.00", "destination": "IBAN DE89 3704"}
+
+
+def statements(captured) -> list[str]:
+    return [q["sql"] for q in captured.captured_queries]
+
+
+def lock_position(sqls: list[str]) -> int:
+    """Where the balance row is locked: the hold's UPDATE ... RETURNING."""
+    [position] = [i for i, sql in enumerate(sqls) if sql.startswith('UPDATE "balances_balance"')]
+    assert "RETURNING" in sqls[position]
+    return position
+
+
+def test_a_payout_by_a_person_through_the_action_costs_eleven_statements(
+    priced_service, funded, operator, django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    actor = Actor.for_user(operator)
+    actions.payout_create(  # warm: the first payout of a process builds its caches
+        service=priced_service, currency="EUR", amount="10.00", destination="x", actor=actor
+    )
+    # Before the lock: 1 the service with its fee profile, the payout already made with this
+    # idempotency key (none) and the currency's approval policy; 2 the fee rules;
+    # 3 SAVEPOINT (the action's transaction, inside the test's); 4 INSERT the payout;
+    # 5 INSERT its timeline entry; 6 INSERT the audit entry (a person's write).
+    # Under the lock: 7 UPDATE the balance's held ... RETURNING the row (the lock, the
+    # funds check and the hold); 8 the alert rules on what is available for payout (alerts
+    # evaluate in the writer's transaction); 9 RELEASE SAVEPOINT (the commit).
+    # After the commit: 10 and 11 the active webhooks, for the balance change and for the
+    # payout's status (webhooks, on commit).
+    with (
+        django_assert_num_queries(11) as captured,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        payout, created = actions.payout_create(
+            service=priced_service,
+            currency="EUR",
+            amount="100.00",
+            destination="acct",
+            actor=actor,
+            idempotency_key="k-1",
+        )
+    assert created and payout.status == Payout.Status.PENDING
+    sqls = statements(captured)
+    locked_at = lock_position(sqls)
+    assert sqls[locked_at + 1].startswith('SELECT "alerts_alertrule"')
+    assert sqls[locked_at + 2].startswith("RELEASE SAVEPOINT")
+    assert not [s for s in sqls if s.startswith("SELECT") and '"balances_balance"' in s]
+    assert AuditEntry.objects.filter(object_id=payout.public_id).count() == 1
+    assert PayoutEvent.objects.filter(payout=payout).count() == 1
+
+
+def test_a_replay_of_the_same_key_costs_two_statements_and_takes_no_lock(
+    priced_service, funded, system_actor, django_assert_num_queries
+):
+    first, _ = actions.payout_create(
+        service=priced_service,
+        currency="EUR",
+        amount="100.00",
+        destination="acct",
+        actor=system_actor,
+        idempotency_key="k-1",
+    )
+    # 1 the service, with the payout already made with the key; 2 that payout.
+    with django_assert_num_queries(2) as captured:
+        again, created = actions.payout_create(
+            service=priced_service,
+            currency="EUR",
+            amount="100.00",
+            destination="acct",
+            actor=system_actor,
+            idempotency_key="k-1",
+        )
+    assert (again.pk, created) == (first.pk, False)
+    assert not [s for s in statements(captured) if "FOR UPDATE" in s or s.startswith("UPDATE")]
+
+
+def test_a_payout_through_the_api_costs_fourteen_statements(
+    priced_service,
+    funded,
+    operator_api,
+    django_assert_num_queries,
+    django_capture_on_commit_callbacks,
+):
+    url = f"/api/v1/services/{priced_service.public_id}/payouts"
+    warm = operator_api.post(url, CREATE, content_type="application/json")
+    assert warm.status_code == 201  # also records the key's last use (once a minute)
+
+    # 1 the API key with its user; 2 the user's permissions (own and groups', one UNION);
+    # 3 the service (404 if unknown); then the action: 4 the service with its fee profile,
+    # the payout already made with the Idempotency-Key and the approval policy; 5 the fee
+    # rules; 6 BEGIN (a SAVEPOINT in a test); 7 INSERT the payout; 8 INSERT the timeline
+    # entry; 9 INSERT the audit entry; 10 UPDATE the balance's held ... RETURNING (the
+    # lock); 11 the alert rules; 12 COMMIT (RELEASE SAVEPOINT); 13 and 14 the active
+    # webhooks (on commit).  The answer's timeline is the entry just written: not read back.
+    with (
+        django_assert_num_queries(14) as captured,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = operator_api.post(
+            url, CREATE, content_type="application/json", headers={"Idempotency-Key": "a-1"}
+        )
+    assert response.status_code == 201
+    data = response.json()
+    assert data["status"] == "pending"
+    assert Decimal(str(data["fee"])) == Decimal("1.75")
+    assert [entry["toStatus"] for entry in data["events"]] == ["pending"]
+    sqls = statements(captured)
+    locked_at = lock_position(sqls)
+    assert sqls[locked_at + 2].startswith("RELEASE SAVEPOINT")  # the commit, in a test
+    held = funded.__class__.objects.get(pk=funded.pk).held
+    assert held == Decimal("203.50")
+
+
+def test_a_policy_set_between_pricing_and_the_lock_is_the_one_that_applies(
+    priced_service, funded, admin, system_actor, monkeypatch
+):
+    """The rules read before the lock are a guess; the ones read by the hold's statement
+    decide.  A limit set in between makes the payout wait for approval, written once."""
+    from approvals.actions import policy_set
+    from approvals.models import ApprovalRequest
+
+    prepare = actions._prepare
+
+    def prepare_then_policy_set(*args, **kwargs):
+        found = prepare(*args, **kwargs)
+        policy_set(
+            currency="EUR",
+            manual_change_above=None,
+            payout_above="50.00",
+            nonzero_deletion=False,
+            actor=Actor.for_user(admin),
+        )
+        return found
+
+    monkeypatch.setattr(actions, "_prepare", prepare_then_policy_set)
+    payout, created = actions.payout_create(
+        service=priced_service,
+        currency="EUR",
+        amount="100.00",
+        destination="acct",
+        actor=system_actor,
+        idempotency_key="k-1",
+    )
+
+    assert created and payout.status == Payout.Status.AWAITING_APPROVAL
+    assert Payout.objects.filter(service=priced_service).count() == 1
+    assert [e.to_status for e in PayoutEvent.objects.filter(payout=payout)] == [payout.status]
+    assert ApprovalRequest.objects.filter(payout_public_id=payout.public_id).count() == 1
+    assert funded.__class__.objects.get(pk=funded.pk).held == Decimal("101.75")
