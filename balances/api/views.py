@@ -88,7 +88,8 @@ class BalanceListView(ListETagMixin, ApiView):
             Balance.objects.filter(service__public_id=kwargs["serviceId"]).order_by("currency")
         )
         if not self.listed:
-            service_get(kwargs["serviceId"])  # no balances, or no such service (404)
+            # No balances, or no such service (404): read once, the 200 reuses it.
+            self.service = service_get(kwargs["serviceId"])
         return [tuple(getattr(b, field) for field in LISTED_FIGURES) for b in self.listed]
 
     @extend_schema(
@@ -105,7 +106,8 @@ class BalanceListView(ListETagMixin, ApiView):
         query.is_valid(raise_exception=True)
         codes = query.validated_data.get("currency") or []
         as_of = query.validated_data.get("asOf")
-        service = service_get(serviceId)  # 1 query (provider, fee profile joined)
+        # 1 query (provider, fee profile joined), unless the ETag's check read it already
+        service = getattr(self, "service", None) or service_get(serviceId)
         balances: list[Any]
         if as_of is not None:
             balances = balances_as_of(service, as_of)  # 1 query, one probe per currency

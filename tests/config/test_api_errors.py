@@ -124,10 +124,10 @@ def test_429_too_many_requests_with_retry_after(settings, viewer_api, service):
 
 
 def test_500_is_json_logged_and_without_traceback(monkeypatch, caplog, viewer_api, service):
-    def explode(service):
+    def explode(service_id):
         raise RuntimeError("database on fire")
 
-    monkeypatch.setattr("balances.api.views.queries.balances_for_service", explode)
+    monkeypatch.setattr("balances.api.views.service_get", explode)
 
     with caplog.at_level(logging.ERROR, logger="config.api"):
         response = viewer_api.get(balances_url(service))
