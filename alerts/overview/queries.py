@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +21,7 @@ from django.utils import timezone
 from alerts.models import AMOUNT_KINDS, Alert
 from balances.models import Balance, SyncRun
 from balances.providers.base import provider_label
+from balances.queries import sync_runs_filtered
 from balances.reviews.queries import with_open_review
 from core.money import currencies
 from core.money.dbfields import AmountSum
@@ -495,10 +496,6 @@ def service_countries() -> list[str]:
 # --- sync runs across services ------------------------------------------------------------
 
 
-def _day_start(day: date) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
-
-
 def sync_runs_across(
     *,
     status: str = "",
@@ -509,18 +506,9 @@ def sync_runs_across(
 ) -> QuerySet[SyncRun]:
     """Every service's runs, newest first, with the service and requester joined; the days
     are inclusive and in the site's time zone (UTC)."""
-    qs = SyncRun.objects.select_related("service", "requested_by").order_by("-created_at", "-id")
-    if status:
-        qs = qs.filter(status=status)
-    if provider:
-        qs = qs.filter(provider_kind=provider)
-    if trigger:
-        qs = qs.filter(trigger=trigger)
-    if date_from is not None:
-        qs = qs.filter(created_at__gte=_day_start(date_from))
-    if date_to is not None:
-        qs = qs.filter(created_at__lt=_day_start(date_to + timedelta(days=1)))
-    return qs
+    return sync_runs_filtered(
+        status=status, provider=provider, trigger=trigger, date_from=date_from, date_to=date_to
+    ).select_related("service", "requested_by")
 
 
 # --- payouts waiting on someone -----------------------------------------------------------
