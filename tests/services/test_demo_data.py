@@ -103,3 +103,26 @@ def test_without_sandboxes_the_demo_has_no_connections(settings):
     settings.PROVIDER_SANDBOX_URL = ""
     demo_data()
     assert not ProviderConnection.objects.exists()
+
+
+def test_the_demo_has_a_past_that_ends_in_todays_balances():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from balances.history.asof import balances_as_of
+
+    demo_data()
+    now = timezone.now()
+    oldest = BalanceChange.objects.order_by("created_at").first()
+    assert now - timedelta(days=46) < oldest.created_at < now - timedelta(days=44)
+    for service in Service.objects.all():
+        # The history replayed up to now is exactly what the balances are.
+        then = {b.currency: b.available for b in balances_as_of(service, now)}
+        assert then == dict(service.balances.values_list("currency", "available"))
+        # A month ago every demo balance already existed, at its opening amount or later.
+        assert set(b.currency for b in balances_as_of(service, now - timedelta(days=30))) == set(
+            then
+        )
+    edited = BalanceChange.objects.filter(kind="updated")
+    assert edited.exists() and all(c.created_at < now - timedelta(days=4) for c in edited)

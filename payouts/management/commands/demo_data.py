@@ -10,6 +10,9 @@ stored credentials are bound to the base URL they were entered for.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -18,6 +21,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
 from balances import actions
 from balances.connections.actions import connection_save
@@ -105,6 +109,23 @@ DEMO_PAYOUTS = {
 }
 
 
+# The demo's balances open this long ago and their changes are spread over the weeks since,
+# so that history, charts and "as of" answers have a past to show; payouts happen today.
+DEMO_PAST = timedelta(days=45)
+
+
+@contextmanager
+def _as_of(moment: datetime) -> Iterator[None]:
+    """Write as if it were ``moment``: every ``timezone.now()`` inside answers it.  For the
+    demo data only (one process, before serving), never for real writes."""
+    real = timezone.now
+    timezone.now = lambda: moment  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        timezone.now = real  # type: ignore[assignment]
+
+
 class Command(BaseCommand):
     help = "Load the demo data (once) and print the demo login."
 
@@ -184,26 +205,32 @@ class Command(BaseCommand):
                 {"operation": "refund", "currency": "", "percentage": "0", "fixed_amount": "0.15"},
             ],
         )
-        for name, country, kind, balances in DEMO_SERVICES:
-            service = service_actions.service_create(name=name, country=country, actor=actor)
+        start = timezone.now() - DEMO_PAST
+        for index, (name, country, kind, balances) in enumerate(DEMO_SERVICES):
+            opened = start + timedelta(hours=3 * index)
+            with _as_of(opened):
+                service = service_actions.service_create(name=name, country=country, actor=actor)
             for currency, opening, changes in balances:
-                actions.balance_create(
-                    service=service,
-                    currency=currency,
-                    amount=Decimal(opening),
-                    actor=actor,
-                    reason="Opening amount",
-                )
-                for amount, reason in changes:
-                    balance = service.balances.get(currency=currency)
-                    actions.balance_update(
+                with _as_of(opened):
+                    actions.balance_create(
                         service=service,
                         currency=currency,
-                        amount=Decimal(amount),
-                        expected_version=balance.version,
+                        amount=Decimal(opening),
                         actor=actor,
-                        reason=reason,
+                        reason="Opening amount",
                     )
+                step = (DEMO_PAST - timedelta(days=5)) / (len(changes) + 1)
+                for number, (amount, reason) in enumerate(changes, start=1):
+                    balance = service.balances.get(currency=currency)
+                    with _as_of(opened + number * step):
+                        actions.balance_update(
+                            service=service,
+                            currency=currency,
+                            amount=Decimal(amount),
+                            expected_version=balance.version,
+                            actor=actor,
+                            reason=reason,
+                        )
             if name in FEE_PROFILE_SERVICES:
                 service_fee_profile_set(service=service, profile=standard, actor=actor)
             for currency, amount, destination, steps in DEMO_PAYOUTS.get(name, []):
