@@ -6,6 +6,7 @@ from django.urls import include, path
 
 from core.favicon import favicon
 from core.observability import views as observability
+from core.password_reset import ThrottledPasswordResetView
 
 urlpatterns = [
     # Probes and Prometheus (core/observability/views.py): no login, fixed answers.
@@ -16,6 +17,11 @@ urlpatterns = [
     # The overview (the landing page) and the lists across services: /, /balances/,
     # /sync-runs/, /payouts/.
     path("", include("alerts.overview.urls")),
+    path(
+        "accounts/password_reset/",
+        ThrottledPasswordResetView.as_view(),
+        name="password_reset",
+    ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("alerts/", include("alerts.urls")),
     path("alert-rules/", include("alerts.rule_urls")),
