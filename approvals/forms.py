@@ -9,26 +9,11 @@ from django import forms
 
 from approvals.actions import BULK_MAX, COMMENT_MAX_LENGTH
 from approvals.models import ApprovalRequest
+from core.forms import DescribedErrorsForm
 from core.money import currencies
 from core.money.forms import AmountField, parse_user_amount
 
 _ID = re.compile(r"apr_[A-Za-z0-9]{1,28}")
-
-
-class DescribedForm(forms.Form):
-    """Ties each error to its input for screen readers."""
-
-    def full_clean(self) -> None:
-        super().full_clean()
-        for name in self.errors:
-            if name in self.fields:
-                auto_id = self[name].auto_id
-                # partials/field.html gives the help and the error these ids (Django's own).
-                described = [f"{auto_id}_error"]
-                if self.fields[name].help_text:
-                    described.insert(0, f"{auto_id}_helptext")
-                self.fields[name].widget.attrs["aria-describedby"] = " ".join(described)
-                self.fields[name].widget.attrs["aria-invalid"] = "true"
 
 
 class QueueFilterForm(forms.Form):
@@ -65,7 +50,7 @@ class QueueFilterForm(forms.Form):
         return chosen
 
 
-class DecisionForm(DescribedForm):
+class DecisionForm(DescribedErrorsForm):
     comment = forms.CharField(
         required=False,
         max_length=COMMENT_MAX_LENGTH,
@@ -93,7 +78,7 @@ class BulkDecisionForm(forms.Form):
         return data
 
 
-class PolicyForm(DescribedForm):
+class PolicyForm(DescribedErrorsForm):
     manual_change_above = AmountField(
         required=False,
         label="Manual changes above",

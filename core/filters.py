@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework.exceptions import ValidationError as ApiValidationError
 
+from core.forms import DescribedErrorsForm
 from core.keyset import CURSOR_MAX_LENGTH
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
@@ -62,7 +63,7 @@ class UtcMomentField(forms.CharField):
         return moment.astimezone(UTC)
 
 
-class LogFilterForm(forms.Form):
+class LogFilterForm(DescribedErrorsForm):
     """Date range and cursor; subclasses add their own filters.  Every field optional: an
     empty form is the whole log, newest first."""
 
@@ -77,17 +78,6 @@ class LogFilterForm(forms.Form):
 
     def field_order_after_dates(self) -> list[str]:
         return []
-
-    def full_clean(self) -> None:
-        super().full_clean()
-        # Tie each error (and help text) to its input for screen readers.
-        for name in self.errors:
-            if name in self.fields:
-                auto_id = self[name].auto_id
-                described = [f"{auto_id}_error"]
-                if self.fields[name].help_text:
-                    described.insert(0, f"{auto_id}_helptext")
-                self.fields[name].widget.attrs["aria-describedby"] = " ".join(described)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -215,6 +215,34 @@ def balance_update_or_request(
     )
 
 
+def _hold_back(
+    kind: str,
+    service: Service,
+    balance: Balance,
+    *,
+    ask: bool,
+    refusal: str,
+    field: str | None,
+    actor: Actor,
+    reason: str,
+    proposed_value: Decimal | None = None,
+) -> ApprovalRequest:
+    """A change the policy holds back: a pending request made against the locked balance's
+    version (``ask``), or ``ApprovalRequired`` for callers that cannot wait for one."""
+    if not ask:
+        raise ApprovalRequired(refusal, field=field)
+    return approval_actions.approval_request(
+        kind=kind,
+        service=service,
+        currency=balance.currency,
+        actor=actor,
+        reason=reason,
+        balance_version=balance.version,
+        current_value=balance.available,
+        proposed_value=proposed_value,
+    )
+
+
 def _update(
     *,
     service: Service,
@@ -237,20 +265,16 @@ def _update(
     if actor.type == ActorType.USER and rules.manual_change_needs_approval(
         balance.available, value
     ):
-        if not ask:
-            raise ApprovalRequired(
-                f"Changing the {code} balance by more than the approval limit needs a second "
-                "person's approval.",
-                field="amount",
-            )
-        return approval_actions.approval_request(
-            kind=ApprovalRequest.Kind.BALANCE_UPDATE,
-            service=service,
-            currency=code,
+        return _hold_back(
+            ApprovalRequest.Kind.BALANCE_UPDATE,
+            service,
+            balance,
+            ask=ask,
+            refusal=f"Changing the {code} balance by more than the approval limit needs a "
+            "second person's approval.",
+            field="amount",
             actor=actor,
             reason=note,
-            balance_version=balance.version,
-            current_value=balance.available,
             proposed_value=value,
         )
     return write_update(service=service, balance=balance, value=value, note=note, actor=actor)
@@ -430,18 +454,15 @@ def _delete(
     if actor.type == ActorType.USER and rules_from(balance).deletion_needs_approval(
         balance.available
     ):
-        if not ask:
-            raise ApprovalRequired(
-                f"Deleting a {code} balance that is not zero needs a second person's approval."
-            )
-        return approval_actions.approval_request(
-            kind=ApprovalRequest.Kind.BALANCE_DELETE,
-            service=service,
-            currency=code,
+        return _hold_back(
+            ApprovalRequest.Kind.BALANCE_DELETE,
+            service,
+            balance,
+            ask=ask,
+            refusal=f"Deleting a {code} balance that is not zero needs a second person's approval.",
+            field=None,
             actor=actor,
             reason=note,
-            balance_version=balance.version,
-            current_value=balance.available,
         )
     write_delete(service=service, balance=balance, note=note, actor=actor)
     return None
