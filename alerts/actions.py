@@ -191,7 +191,9 @@ def _describe(rule: AlertRule) -> dict[str, Any]:
 def _lock_scope(*scopes: tuple[str, int | None]) -> None:
     """Lock the balance rows the rule applies to (ordered, one statement), so that balance
     writes wait for the evaluation below and then see the rule: neither side misses the
-    other's change."""
+    other's change.  The rows are marked ``watched`` too: a write that waited for the lock
+    reads the mark from the row version this transaction leaves, and evaluates the rules
+    (a payout's hold skips them on a balance nothing watches)."""
     for_update = Balance.objects.select_for_update().order_by("pk")
     query = None
     for currency, service_id in scopes:
@@ -199,6 +201,8 @@ def _lock_scope(*scopes: tuple[str, int | None]) -> None:
         query = part if query is None else query | part
     if query is not None:
         list(for_update.filter(query).values_list("pk", flat=True))
+        # The same rows, locked above in order: no other order of locks to deadlock with.
+        Balance.objects.filter(query).update(watched=True)
 
 
 # --- rules --------------------------------------------------------------------------------

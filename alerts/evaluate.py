@@ -17,16 +17,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import Q
 from django.utils import timezone
 
 from alerts.events import AlertOpened, AlertResolved
 from alerts.models import AMOUNT_KINDS, Alert, AlertRule, Kind
 from balances.models import Balance
-from core import events
+from core import events, rawsql
 from core.money import currencies
 
 ALL_KINDS: frozenset[str] = frozenset(Kind.values)
@@ -452,23 +453,14 @@ def on_balance_changed(event: events.BalanceChanged) -> None:
         available=after.available,
         held=after.held,
     )
-    unresolved = Alert.objects.filter(
-        rule=OuterRef("pk"),
-        service_id=event.service_id,
-        currency=event.currency,
-        status__in=Alert.UNRESOLVED,
-    )
-    # One query: the amount rules that may apply, each with its unresolved alert on this
-    # balance if it has one.
-    rules = list(
-        rules_for(currencies_=[event.currency], service_ids=[event.service_id])
-        .filter(kind__in=list(AMOUNT))
-        .annotate(
-            open_pk=Subquery(unresolved.values("pk")[:1]),
-            open_public_id=Subquery(unresolved.values("public_id")[:1]),
-        )
-    )
+    # One hand-written statement (core.rawsql), run under the writer's row lock by every
+    # payout and manual change: the amount rules that may apply, each with its unresolved
+    # alert on this balance if it has one.
+    if not event.watched:
+        return  # no rule watched the balance when its writer locked it (Balance.watched)
+    rules = _amount_rules_with_open_alert(event.service_id, event.currency)
     if not rules:
+        _unwatch(event.service_id, event.currency)
         return
     open_alerts = [
         Unresolved(
@@ -491,6 +483,60 @@ def on_balance_changed(event: events.BalanceChanged) -> None:
         kinds=AMOUNT,
         now=now,
         complete=False,
+    )
+
+
+_RULE_COLUMNS = tuple(field.attname for field in AlertRule._meta.concrete_fields)
+
+
+@cache
+def _amount_rules_sql(vendor: str) -> str:
+    q = connection.ops.quote_name
+    rules, alerts = q(AlertRule._meta.db_table), q(Alert._meta.db_table)
+    statuses = ", ".join(["%s"] * len(Alert.UNRESOLVED))
+    kinds = ", ".join(["%s"] * len(AMOUNT_KINDS))
+    open_alert = (
+        f"FROM {alerts} a WHERE a.{q('rule_id')} = r.{q('id')} AND a.{q('service_id')} = %s "
+        f"AND a.{q('currency')} = %s AND a.{q('status')} IN ({statuses}) "
+        f"ORDER BY a.{q('id')} LIMIT 1"
+    )
+    # Identifiers from the models only; every value is a parameter.  The rules' own order
+    # (AlertRule.Meta.ordering), as the queryset gave it.
+    return (
+        f"SELECT {rawsql.columns(AlertRule, _RULE_COLUMNS, alias='r')}, "  # noqa: S608
+        f"(SELECT a.{q('id')} {open_alert}), (SELECT a.{q('public_id')} {open_alert}) "
+        f"FROM {rules} r WHERE r.{q('currency')} = %s "
+        f"AND (r.{q('service_id')} IS NULL OR r.{q('service_id')} = %s) "
+        f"AND r.{q('kind')} IN ({kinds}) "
+        f"ORDER BY r.{q('currency')}, r.{q('kind')}, r.{q('service_id')}, r.{q('id')}"
+    )
+
+
+def _amount_rules_with_open_alert(service_id: int, currency: str) -> list[AlertRule]:
+    """The amount rules of ``currency`` for the service (its own and those for every
+    service), each with ``open_pk`` and ``open_public_id``: its unresolved alert on the
+    service's balance, or None."""
+    open_params = [service_id, currency, *Alert.UNRESOLVED]
+    params = [*open_params, *open_params, currency, service_id, *AMOUNT_KINDS]
+    with connection.cursor() as cursor:
+        cursor.execute(_amount_rules_sql(connection.vendor), params)
+        rows = cursor.fetchall()
+    width = len(_RULE_COLUMNS)
+    found = []
+    for row in rows:
+        values = rawsql.convert(AlertRule, _RULE_COLUMNS, row[:width])
+        rule = rawsql.instance(AlertRule, values.pop("id"), values)
+        rule.open_pk, rule.open_public_id = row[width], row[width + 1]  # type: ignore[attr-defined]
+        found.append(rule)
+    return found
+
+
+def _unwatch(service_id: int, currency: str) -> None:
+    """No amount rule watches the balance: say so on its row (locked by the writer that
+    announced the change), so that the next writers skip the rules' query.  A rule that
+    starts watching it sets it again under the same lock (alerts.actions._lock_scope)."""
+    Balance.objects.filter(service_id=service_id, currency=currency, watched=True).update(
+        watched=False
     )
 
 

@@ -37,6 +37,7 @@ def balance_changed(
     after: Figures | None,
     actor_label: str,
     at: datetime,
+    watched: bool = True,
 ) -> None:
     events.publish(
         events.BalanceChanged(
@@ -48,6 +49,7 @@ def balance_changed(
             after=after,
             actor_label=actor_label,
             at=at,
+            watched=watched,
         )
     )
 

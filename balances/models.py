@@ -46,6 +46,12 @@ class Balance(models.Model):
     updated_by_label = models.CharField(max_length=150, blank=True)
     last_synced_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Whether something above may watch this balance's amounts (an alert rule): its writers
+    # tell the listeners, which skip their own query when it is False.  True for a new
+    # balance and whenever a rule starts watching it (set under this row's lock, so a write
+    # waiting for the lock reads the new value); False once a listener, under the lock,
+    # found nothing watching.  A stale True only costs a query.
+    watched = models.BooleanField(default=True, db_default=True)
 
     class Meta:
         ordering = ["service_id", "currency"]

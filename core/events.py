@@ -65,6 +65,9 @@ class BalanceChanged:
     after: Figures | None
     actor_label: str
     at: datetime
+    # The balance row's ``watched`` as the writer read it under the row lock: False when
+    # nothing above watches its amounts (listeners may skip it); True when unknown.
+    watched: bool = True
 
 
 @dataclass(frozen=True)

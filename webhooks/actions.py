@@ -23,17 +23,19 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from functools import cache
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from celery import current_app
 from cryptography.fernet import InvalidToken
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
+from core import rawsql
 from core import redis as shared_redis
 from core.actors import Actor
 from core.crypto import fernet
@@ -314,16 +316,40 @@ def _enqueue(delivery_ids: Iterable[int], *, not_inline: Iterable[int] = ()) -> 
     transaction.on_commit(send)
 
 
+_ACTIVE_COLUMNS = ("id", "events", "failing_since")
+
+
+@cache
+def _active_sql(vendor: str) -> str:
+    q = connection.ops.quote_name
+    # Identifiers from the model only; no value.
+    return (
+        f"SELECT {rawsql.columns(Webhook, _ACTIVE_COLUMNS, alias='w')} "  # noqa: S608
+        f"FROM {q(Webhook._meta.db_table)} w WHERE w.{q('active')} ORDER BY w.{q('id')}"
+    )
+
+
+class _Active(NamedTuple):
+    pk: int
+    events: list[str]
+    failing_since: datetime | None
+
+
+def _active_webhooks() -> list[_Active]:
+    """The active webhooks (id, events, failing_since): read after the commit of every
+    payout and balance change, so by one hand-written statement (core.rawsql)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_active_sql(connection.vendor))
+        rows = cursor.fetchall()
+    return [_Active(*rawsql.convert(Webhook, _ACTIVE_COLUMNS, row).values()) for row in rows]
+
+
 def webhook_event_publish(
     *, event_type: str, data: dict[str, Any], at: datetime
 ) -> WebhookEvent | None:
     """Record an event for every active webhook that wants ``event_type`` and queue its
     deliveries; None (and nothing written) when no webhook wants it."""
-    wanting = [
-        w
-        for w in Webhook.objects.filter(active=True).only("id", "events", "failing_since")
-        if event_type in (w.events or [])
-    ]
+    wanting = [w for w in _active_webhooks() if event_type in (w.events or [])]
     if not wanting:
         return None
     with transaction.atomic():

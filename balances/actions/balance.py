@@ -331,6 +331,7 @@ def write_update(
         after=events.figures_of(balance),
         actor_label=actor.label,
         at=now,
+        watched=balance.watched,  # read back under the row lock
     )
     return balance
 

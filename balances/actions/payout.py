@@ -120,6 +120,7 @@ def _announce_hold(balance: Balance, *, before: events.Figures, after: events.Fi
         after=after,
         actor_label="",
         at=timezone.now(),
+        watched=balance.watched,  # read with the row, under its lock
     )
 
 
@@ -178,6 +179,7 @@ def balance_debit_for_payout(
         after=events.figures_of(balance),
         actor_label=actor.label,
         at=now,
+        watched=balance.watched,
     )
     return balance
 

@@ -120,6 +120,14 @@ def quote(
 
     ``amount`` must already be validated (``currencies.parse_amount``)."""
     rule = resolve_rule(profile=profile, operation=operation, currency=currency)
+    return quote_with_rule(rule=rule, operation=operation, currency=currency, amount=amount)
+
+
+def quote_with_rule(
+    *, rule: FeeRule | None, operation: str, currency: str, amount: Decimal
+) -> FeeQuote:
+    """:func:`quote` with the rule already resolved (the payout path reads it in the same
+    statement as the service)."""
     if rule is None:
         fee = compute_fee(amount=amount, currency=currency)
     else:

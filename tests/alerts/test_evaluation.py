@@ -12,6 +12,7 @@ from alerts import evaluate
 from alerts.events import AlertOpened, AlertResolved
 from alerts.models import Alert
 from balances import actions as balance_actions
+from balances.models import Balance
 from core import events
 from tests.factories import BalanceFactory, ServiceFactory
 
@@ -270,14 +271,55 @@ def test_a_paid_payout_can_take_available_below_the_threshold(db, make_rule, ope
     assert alert.opened_value == "400.00"
 
 
-def test_without_rules_a_balance_write_costs_one_query_more(
+def test_without_rules_a_balance_write_asks_once_then_no_more(
     watched, operator_actor, django_assert_num_queries
 ):
     # 1 SAVEPOINT; 2 the balance, SELECT ... FOR UPDATE; 3 UPDATE it; 4 close any open sync
     # review of it (a manual value answers it); 5 read it back; 6 INSERT the history entry;
-    # 7 INSERT the audit entry; 8 the alert rules that may apply (none); 9 RELEASE SAVEPOINT.
-    with django_assert_num_queries(9):
+    # 7 INSERT the audit entry; 8 the alert rules that may apply (none); 9 mark the balance
+    # as watched by nothing (Balance.watched); 10 RELEASE SAVEPOINT.
+    with django_assert_num_queries(10) as captured:
         set_usd(watched, "10.00", operator_actor)
+    assert captured.captured_queries[8]["sql"].startswith('UPDATE "balances_balance"')
+    assert Balance.objects.get(service=watched, currency="USD").watched is False
+    # The next writes read the mark with the locked row and skip the rules: 8 statements.
+    with django_assert_num_queries(8) as captured:
+        set_usd(watched, "20.00", operator_actor)
+    assert not [q for q in captured.captured_queries if "alerts_alertrule" in q["sql"]]
+
+
+def test_a_rule_created_after_the_balance_was_unwatched_is_heard_by_the_next_write(
+    watched, make_rule, operator_actor
+):
+    set_usd(watched, "120.00", operator_actor)  # no rule: the balance is marked unwatched
+    assert Balance.objects.get(service=watched, currency="USD").watched is False
+    make_rule(service=None, threshold="100.00")  # every service's USD: marks it again
+    assert Balance.objects.get(service=watched, currency="USD").watched is True
+    assert alerts_of(watched) == []  # 120.00 is not below 100.00
+    set_usd(watched, "90.00", operator_actor)
+    [alert] = alerts_of(watched)
+    assert (alert.kind, alert.opened_value) == ("available_below", "90.00")
+
+
+def test_a_payout_on_an_unwatched_balance_hears_a_rule_created_since(
+    db, make_rule, operator_actor
+):
+    from payouts import actions as payout_actions
+
+    service = ServiceFactory()
+    BalanceFactory(service=service, currency="EUR", available=D("1000.00"))
+    payout_actions.payout_create(
+        service=service, currency="EUR", amount="100.00", destination="x", actor=operator_actor
+    )
+    assert Balance.objects.get(service=service, currency="EUR").watched is False
+    make_rule(
+        service=service, currency="EUR", kind="available_for_payout_below", threshold="500.00"
+    )
+    payout_actions.payout_create(
+        service=service, currency="EUR", amount="500.00", destination="y", actor=operator_actor
+    )
+    [alert] = alerts_of(service)  # 1000 - 100 - 500 held = 400 < 500
+    assert (alert.kind, alert.opened_value) == ("available_for_payout_below", "400.00")
 
 
 def test_with_a_rule_and_no_change_of_state_a_write_still_costs_one_query(

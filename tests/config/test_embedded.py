@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -202,3 +203,36 @@ def test_amounts_keep_every_digit_and_oversized_ones_are_a_400_on_sqlite(embedde
     for path in ("", "balances/history/", "balances/EUR/history/", "payouts/"):
         assert client.get(f"/services/{sid}/{path}").status_code == 200, path
     assert api.get(f"/services/{sid}/balances/EUR").json()["amount"] == 1
+
+
+def test_a_payout_through_the_api_is_exact_and_idempotent_on_sqlite(embedded):
+    """Payout creation runs hand-written statements (payouts/creation.py, core/rawsql.py):
+    on SQLite too they store what the ORM would, and the idempotency key still decides."""
+    headers = {"Authorization": f"Bearer {embedded['token']}"}
+    api = httpx.Client(base_url=f"{embedded['base']}/api/v1", headers=headers, timeout=30)
+    services = api.get("/services", params={"search": "Kuwait Exchange"}).json()
+    sid = next(s for s in services["results"] if s["name"] == "Kuwait Exchange")["serviceId"]
+    before = api.get(f"/services/{sid}/balances/KWD").json()
+    body = {"currency": "KWD", "amount": "1.125", "destination": "KW81 CBKU 0000 0000"}
+
+    first = api.post(f"/services/{sid}/payouts", json=body, headers={"Idempotency-Key": "sq-1"})
+    assert first.status_code == 201, first.text
+    payout = first.json()
+    assert (payout["status"], payout["currency"]) == ("pending", "KWD")
+    assert [e["toStatus"] for e in payout["events"]] == ["pending"]
+    again = api.post(f"/services/{sid}/payouts", json=body, headers={"Idempotency-Key": "sq-1"})
+    assert again.status_code == 200, again.text
+    assert again.json()["payoutId"] == payout["payoutId"]
+    other = {**body, "amount": "2.000"}
+    reused = api.post(f"/services/{sid}/payouts", json=other, headers={"Idempotency-Key": "sq-1"})
+    assert reused.status_code == 409, reused.text
+
+    read = api.get(f"/payouts/{payout['payoutId']}").json()
+    assert (str(read["amount"]), str(read["fee"])) == (str(payout["amount"]), str(payout["fee"]))
+    after = api.get(f"/services/{sid}/balances/KWD").json()
+    total = Decimal(str(payout["amount"])) + Decimal(str(payout["fee"]))
+    assert Decimal(str(after["amount"])) == Decimal(str(before["amount"]))  # held, not debited
+    assert (
+        Decimal(str(before["availableForPayout"])) - Decimal(str(after["availableForPayout"]))
+        == total
+    )

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from core.actors import Actor
-from payouts import actions
+from payouts import actions, creation
 from payouts.models import Payout, PayoutEvent
 from services.models import AuditEntry
 
@@ -31,24 +31,24 @@ def lock_position(sqls: list[str]) -> int:
     return position
 
 
-def test_a_payout_by_a_person_through_the_action_costs_eleven_statements(
+def test_a_payout_by_a_person_through_the_action_costs_nine_statements(
     priced_service, funded, operator, django_assert_num_queries, django_capture_on_commit_callbacks
 ):
     actor = Actor.for_user(operator)
     actions.payout_create(  # warm: the first payout of a process builds its caches
         service=priced_service, currency="EUR", amount="10.00", destination="x", actor=actor
     )
-    # Before the lock: 1 the service with its fee profile, the payout already made with this
-    # idempotency key (none) and the currency's approval policy; 2 the fee rules;
-    # 3 SAVEPOINT (the action's transaction, inside the test's); 4 INSERT the payout;
-    # 5 INSERT its timeline entry; 6 INSERT the audit entry (a person's write).
-    # Under the lock: 7 UPDATE the balance's held ... RETURNING the row (the lock, the
-    # funds check and the hold); 8 the alert rules on what is available for payout (alerts
-    # evaluate in the writer's transaction); 9 RELEASE SAVEPOINT (the commit).
-    # After the commit: 10 and 11 the active webhooks, for the balance change and for the
+    # Before the lock: 1 the service, the payout already made with this idempotency key
+    # (none), the currency's approval policy and the fee rule in force; 2 SAVEPOINT (the
+    # action's transaction, inside the test's); 3 INSERT the payout; 4 INSERT its timeline
+    # entry; 5 INSERT the audit entry (a person's write).
+    # Under the lock: 6 UPDATE the balance's held ... RETURNING the row (the lock, the
+    # funds check, the hold, and whether an alert rule watches the balance: none does, the
+    # first payout found out and said so on the row); 7 RELEASE SAVEPOINT (the commit).
+    # After the commit: 8 and 9 the active webhooks, for the balance change and for the
     # payout's status (webhooks, on commit).
     with (
-        django_assert_num_queries(11) as captured,
+        django_assert_num_queries(9) as captured,
         django_capture_on_commit_callbacks(execute=True),
     ):
         payout, created = actions.payout_create(
@@ -62,8 +62,7 @@ def test_a_payout_by_a_person_through_the_action_costs_eleven_statements(
     assert created and payout.status == Payout.Status.PENDING
     sqls = statements(captured)
     locked_at = lock_position(sqls)
-    assert sqls[locked_at + 1].startswith('SELECT "alerts_alertrule"')
-    assert sqls[locked_at + 2].startswith("RELEASE SAVEPOINT")
+    assert sqls[locked_at + 1].startswith("RELEASE SAVEPOINT")
     assert not [s for s in sqls if s.startswith("SELECT") and '"balances_balance"' in s]
     assert AuditEntry.objects.filter(object_id=payout.public_id).count() == 1
     assert PayoutEvent.objects.filter(payout=payout).count() == 1
@@ -139,7 +138,7 @@ def test_a_policy_set_between_pricing_and_the_lock_is_the_one_that_applies(
     from approvals.actions import policy_set
     from approvals.models import ApprovalRequest
 
-    prepare = actions._prepare
+    prepare = creation._prepare
 
     def prepare_then_policy_set(*args, **kwargs):
         found = prepare(*args, **kwargs)
@@ -152,7 +151,7 @@ def test_a_policy_set_between_pricing_and_the_lock_is_the_one_that_applies(
         )
         return found
 
-    monkeypatch.setattr(actions, "_prepare", prepare_then_policy_set)
+    monkeypatch.setattr(creation, "_prepare", prepare_then_policy_set)
     payout, created = actions.payout_create(
         service=priced_service,
         currency="EUR",

@@ -133,13 +133,12 @@ def test_the_funds_check_of_a_new_payout_reads_the_locked_balance_row_only(
     for _ in range(5):  # open payouts on the balance: the check must not add them up
         make_payout("10.00")
 
-    # 1 the service with its fee profile and the currency's approval policy (before the
-    # lock); 2 the profile's rules; 3 SAVEPOINT (the action's transaction, inside the
-    # test's); 4 INSERT the payout; 5 INSERT the timeline entry; 6 UPDATE the balance's held
-    # ... RETURNING the row (the lock, the funds check and the hold in one statement);
-    # 7 the alert rules on what is available for payout (alerts, in-transaction);
-    # 8 RELEASE SAVEPOINT.
-    with django_assert_num_queries(8) as captured:
+    # 1 the service, the currency's approval policy and the fee rule (before the lock);
+    # 2 SAVEPOINT (the action's transaction, inside the test's); 3 INSERT the payout;
+    # 4 INSERT the timeline entry; 5 UPDATE the balance's held ... RETURNING the row (the
+    # lock, the funds check and the hold in one statement; no alert rule watches the
+    # balance, the row says so); 6 RELEASE SAVEPOINT.
+    with django_assert_num_queries(6) as captured:
         actions.payout_create(
             service=priced_service,
             currency="EUR",
@@ -162,10 +161,10 @@ def test_releasing_a_hold_is_one_update(make_payout, system_actor, django_assert
     payout = make_payout("100.00")
 
     # 1 SAVEPOINT; 2 the payout, SELECT ... FOR UPDATE with its service; 3 UPDATE the
-    # balance's held; 4 the balance as the UPDATE left it (for the BalanceChanged event);
-    # 5 the alert rules on what is available for payout (alerts, in-transaction); 6 UPDATE
-    # the payout; 7 INSERT the timeline entry; 8 RELEASE SAVEPOINT.
-    with django_assert_num_queries(8) as captured:
+    # balance's held; 4 the balance as the UPDATE left it (for the BalanceChanged event; no
+    # alert rule watches it, the row says so); 5 UPDATE the payout; 6 INSERT the timeline
+    # entry; 7 RELEASE SAVEPOINT.
+    with django_assert_num_queries(7) as captured:
         actions.payout_cancel(payout=payout, actor=system_actor)
 
     balance_sqls = [q["sql"] for q in captured.captured_queries if "balances_balance" in q["sql"]]
