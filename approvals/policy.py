@@ -165,6 +165,10 @@ _RAW_COLUMNS = {
 }
 
 
+# The names of those columns, in the order rules_returning_sql lists them.
+RULE_COLUMNS = tuple(_RAW_COLUMNS)
+
+
 def rules_returning_sql(currency_column: str) -> str:
     """The policy of the currency in ``currency_column`` (an SQL expression of the outer
     statement) as the columns :func:`with_rules` adds, for a RETURNING or SELECT list.  The

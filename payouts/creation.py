@@ -31,7 +31,14 @@ from django.utils import timezone
 
 from approvals import actions as approval_actions
 from approvals.models import ApprovalRequest
-from approvals.policy import Rules, rules_from, rules_from_raw, rules_returning_sql, with_rules
+from approvals.policy import (
+    RULE_COLUMNS,
+    Rules,
+    rules_from,
+    rules_from_raw,
+    rules_returning_sql,
+    with_rules,
+)
 from balances.actions.payout import balance_hold_for_new_payout, balance_hold_for_payout
 from balances.models import Balance
 from core import rawsql
@@ -70,8 +77,6 @@ FEE_RULE_COLUMNS = (
     "created_at",
     "updated_at",
 )
-_POLICY = ("approval_policy_id", "approval_manual_above", "approval_payout_above")
-_POLICY_COLUMNS = (*_POLICY, "approval_nonzero_deletion")
 
 
 class _KeyTaken(Exception):
@@ -152,7 +157,7 @@ def _prepare(service: Service, code: str, key: str | None) -> _Found:
     if row is None:
         raise NotFound(f"{service.public_id} no longer exists.", code="service_not_found")
     status, name, existing_pk = row[0], row[1], row[2]
-    policy = SimpleNamespace(currency=code, **dict(zip(_POLICY_COLUMNS, row[3:7], strict=True)))
+    policy = SimpleNamespace(currency=code, **dict(zip(RULE_COLUMNS, row[3:7], strict=True)))
     rule_row = row[7:]
     fee_rule = None
     if rule_row[0] is not None:

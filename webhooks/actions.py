@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -345,17 +345,18 @@ def _active_webhooks() -> list[_Active]:
 
 
 def webhook_event_publish(
-    *, event_type: str, data: dict[str, Any], at: datetime
+    *, event_type: str, data: Callable[[], dict[str, Any]], at: datetime
 ) -> WebhookEvent | None:
     """Record an event for every active webhook that wants ``event_type`` and queue its
-    deliveries; None (and nothing written) when no webhook wants it."""
+    deliveries; None (and nothing written) when no webhook wants it.  ``data`` builds the
+    payload, only then."""
     wanting = [w for w in _active_webhooks() if event_type in (w.events or [])]
     if not wanting:
         return None
     with transaction.atomic():
         event = WebhookEvent(type=event_type, created_at=at)
         event.body = payloads.envelope(
-            event_id=event.public_id, event_type=event_type, at=at, data=data
+            event_id=event.public_id, event_type=event_type, at=at, data=data()
         )
         event.save()
         deliveries = WebhookDelivery.objects.bulk_create(

@@ -17,15 +17,17 @@ created meanwhile must not make their edit stale.
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import cache
 
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from approvals.policy import rules_returning_sql
+from approvals.policy import RULE_COLUMNS, rules_returning_sql
 from balances import events
 from balances.actions.balance import lock_balance, record_available_change
 from balances.models import Balance, BalanceChange
+from core import rawsql
 from core.actors import Actor
 from core.errors import Unprocessable
 from core.money import currencies
@@ -62,10 +64,15 @@ def balance_hold_for_payout(*, balance: Balance, amount: Decimal) -> Balance:
     return balance
 
 
-def _hold_sql() -> str:
+_COLUMNS = tuple(field.attname for field in Balance._meta.concrete_fields)
+
+
+@cache
+def _hold_sql(vendor: str) -> str:
     q = connection.ops.quote_name
     table, held, available = q(Balance._meta.db_table), q("held"), q("available")
     currency = f"{table}.{q('currency')}"
+    returned = ", ".join(f"{table}.{q(Balance._meta.get_field(n).column)}" for n in _COLUMNS)
     # CASE: "available - held" is only computed where it cannot leave 64 bits, and where
     # the hold fits, held + amount <= available cannot either.  Identifiers come from the
     # models, quoted; every value is a parameter.
@@ -73,7 +80,7 @@ def _hold_sql() -> str:
         f"UPDATE {table} SET {held} = {held} + %s "  # noqa: S608
         f"WHERE {q('service_id')} = %s AND {currency} = %s "
         f"AND CASE WHEN {available} >= {held} THEN {available} - {held} >= %s ELSE FALSE END "
-        f"RETURNING *, {rules_returning_sql(currency)}"
+        f"RETURNING {returned}, {rules_returning_sql(currency)}"
     )
 
 
@@ -92,10 +99,16 @@ def balance_hold_for_new_payout(
     if not 0 < amount <= currencies.MAX_ABS_AMOUNT:
         return None
     units = to_units(amount)
-    found = list(Balance.objects.raw(_hold_sql(), [units, service.pk, currency, units]))
-    if not found:
+    # Hand-written (core.rawsql): this runs under the lock, for every payout on the balance.
+    with connection.cursor() as cursor:
+        cursor.execute(_hold_sql(connection.vendor), [units, service.pk, currency, units])
+        row = cursor.fetchone()
+    if row is None:
         return None
-    balance = found[0]
+    values = rawsql.convert(Balance, _COLUMNS, row[: len(_COLUMNS)])
+    balance = rawsql.instance(Balance, values.pop("id"), values)
+    for name, value in zip(RULE_COLUMNS, row[len(_COLUMNS) :], strict=True):
+        setattr(balance, name, value)  # raw, for rules_from_raw
     balance.service = service  # the hold's event names it: no query for it
     after = events.figures_of(balance)
     before = events.figures(
