@@ -60,6 +60,22 @@ def insert(model: type[Model], values: Mapping[str, Any], *, using: str = "defau
     return int(row[0])
 
 
+def insert_parts(
+    model: type[Model], values: Mapping[str, Any], *, using: str = "default"
+) -> tuple[str, str, list[Any]]:
+    """The parts of an INSERT of ``values`` into ``model`` for a statement of the caller's
+    own (``INSERT INTO <table> (<columns>) SELECT <marks> FROM ...``): the quoted table, the
+    quoted column list and the values as the fields prepare them (marks: one ``%s`` each)."""
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    fields = _fields(model, tuple(values))
+    names = ", ".join(quote(field.column) for field in fields)
+    params = [
+        field.get_db_prep_save(values[field.attname], connection=connection) for field in fields
+    ]
+    return quote(model._meta.db_table), names, params
+
+
 def instance(model: type[Model], pk: int, values: Mapping[str, Any], *, using: str = "default"):
     """The model instance of a row just inserted with :func:`insert`, as ``save()`` would
     have left it (loaded from ``using``, not adding)."""

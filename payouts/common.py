@@ -104,18 +104,26 @@ def _audit(
 ) -> None:
     """A person's write to a payout in the audit log (the payout's own events keep every
     move, the system's included)."""
+    values = _audit_values(payout, action=action, actor=actor, changes=changes, reason=reason)
+    if values is not None:
+        audit(**values, service=payout.service)
+
+
+def _audit_values(
+    payout: Payout, *, action: str, actor: Actor, changes: dict[str, Any], reason: str = ""
+) -> dict[str, Any] | None:
+    """The arguments of :func:`_audit`'s entry; None when it writes none (not a person)."""
     if actor.type != ActorType.USER:
-        return
-    audit(
-        actor=actor,
-        action=action,
-        subject=f"payout {payout.public_id}",
-        service=payout.service,
-        changes=changes,
-        object_type="payout",
-        object_id=payout.public_id,
-        reason=reason,
-    )
+        return None
+    return {
+        "actor": actor,
+        "action": action,
+        "subject": f"payout {payout.public_id}",
+        "changes": changes,
+        "object_type": "payout",
+        "object_id": payout.public_id,
+        "reason": reason,
+    }
 
 
 def _announce(payout: Payout, *, service: Service, from_status: str | None) -> None:

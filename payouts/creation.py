@@ -20,7 +20,9 @@ between concurrent requests with the same key.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from functools import cache
 from types import SimpleNamespace
@@ -34,12 +36,19 @@ from approvals.models import ApprovalRequest
 from approvals.policy import (
     RULE_COLUMNS,
     Rules,
+    platform_defaults,
     rules_from,
     rules_from_raw,
     rules_returning_sql,
     with_rules,
 )
-from balances.actions.payout import balance_hold_for_new_payout, balance_hold_for_payout
+from balances.actions.payout import (
+    QUIET_HOLD_COLUMNS,
+    balance_hold_for_new_payout,
+    balance_hold_for_payout,
+    quiet_hold_done,
+    quiet_hold_sql,
+)
 from balances.models import Balance
 from core import rawsql
 from core.actors import Actor
@@ -49,7 +58,7 @@ from payouts.common import (
     S,
     _amount,
     _announce,
-    _audit,
+    _audit_values,
     _destination,
     _idempotency_key,
     _plain,
@@ -57,8 +66,9 @@ from payouts.common import (
     request_fingerprint,
 )
 from payouts.models import Payout, PayoutEvent, new_payout_id
+from services.actions import audit, audit_values
 from services.fees import formula as fees
-from services.models import FeeRule, Service
+from services.models import AuditEntry, FeeRule, Service
 
 # A policy edited between reading it and locking the balance costs one more attempt; edited
 # again and again meanwhile (never in practice), the caller is asked to retry.
@@ -103,6 +113,9 @@ class _Found:
     existing_pk: int | None
     rules: Rules
     fee_rule: FeeRule | None
+    # The balance's Balance.watched as last committed (None: no such balance): when no
+    # rule watches it, the payout may be written in one statement (_write_at_once).
+    watched: bool | None
 
 
 @dataclass(frozen=True)
@@ -126,7 +139,7 @@ class _Draft:
 def _prepare_sql(vendor: str, with_key: bool) -> str:
     q = connection.ops.quote_name
     payouts, rules = q(Payout._meta.db_table), q(FeeRule._meta.db_table)
-    services = q(Service._meta.db_table)
+    services, balances = q(Service._meta.db_table), q(Balance._meta.db_table)
     existing = (
         f"(SELECT p.{q('id')} FROM {payouts} p WHERE p.{q('service_id')} = s.{q('id')} "  # noqa: S608
         f"AND p.{q('idempotency_key')} = %s)"
@@ -137,6 +150,8 @@ def _prepare_sql(vendor: str, with_key: bool) -> str:
     # (the currency's own and "any currency"), the currency's own first.
     return (
         f"SELECT s.{q('status')}, s.{q('name')}, {existing}, "  # noqa: S608
+        f"(SELECT b.{q('watched')} FROM {balances} b WHERE b.{q('service_id')} = s.{q('id')} "
+        f"AND b.{q('currency')} = %s), "
         f"{rules_returning_sql('%s')}, "
         f"{rawsql.columns(FeeRule, FEE_RULE_COLUMNS, alias='r')} "
         f"FROM {services} s LEFT JOIN {rules} r ON r.{q('profile_id')} = s.{q('fee_profile_id')} "
@@ -148,7 +163,7 @@ def _prepare_sql(vendor: str, with_key: bool) -> str:
 
 def _prepare(service: Service, code: str, key: str | None) -> _Found:
     """ONE statement before the balance lock (see the module's docstring)."""
-    params = [code, code, code, code, FeeRule.Operation.PAYOUT, code, service.pk]
+    params = [code, code, code, code, code, FeeRule.Operation.PAYOUT, code, service.pk]
     if key is not None:
         params.insert(0, key)
     with connection.cursor() as cursor:
@@ -156,9 +171,9 @@ def _prepare(service: Service, code: str, key: str | None) -> _Found:
         row = cursor.fetchone()
     if row is None:
         raise NotFound(f"{service.public_id} no longer exists.", code="service_not_found")
-    status, name, existing_pk = row[0], row[1], row[2]
-    policy = SimpleNamespace(currency=code, **dict(zip(RULE_COLUMNS, row[3:7], strict=True)))
-    rule_row = row[7:]
+    status, name, existing_pk, watched = row[0], row[1], row[2], row[3]
+    policy = SimpleNamespace(currency=code, **dict(zip(RULE_COLUMNS, row[4:8], strict=True)))
+    rule_row = row[8:]
     fee_rule = None
     if rule_row[0] is not None:
         values = rawsql.convert(FeeRule, FEE_RULE_COLUMNS, rule_row)
@@ -169,6 +184,7 @@ def _prepare(service: Service, code: str, key: str | None) -> _Found:
         existing_pk=existing_pk,
         rules=rules_from_raw(policy),  # type: ignore[arg-type]
         fee_rule=fee_rule,
+        watched=None if watched is None else bool(watched),
     )
 
 
@@ -224,40 +240,163 @@ def _check_payable(
 # --- the write ----------------------------------------------------------------------------
 
 
+def _payout_values(draft: _Draft, *, status: str, now: datetime) -> dict[str, Any]:
+    actor = draft.actor
+    return {
+        "public_id": new_payout_id(),
+        "service_id": draft.service.pk,
+        "currency": draft.code,
+        "amount": draft.value,
+        "fee": draft.quote.fee,
+        "destination": draft.where,
+        "status": status,
+        "idempotency_key": draft.key,
+        "request_fingerprint": draft.fingerprint,
+        "created_by_id": actor.user.pk if actor.user is not None else None,
+        "created_by_label": actor.label[:150],
+        "created_at": now,
+        "updated_at": now,
+        "ended_at": None,
+        "failure_reason": "",
+        "version": 1,
+    }
+
+
+def _note(draft: _Draft) -> str:
+    code, quote = draft.code, draft.quote
+    return (
+        f"Created: {_shown(draft.value, code)} + {_shown(quote.fee, code)} fee "
+        f"({quote.source}); {_shown(quote.total, code)} {code} on hold."
+    )
+
+
+def _event_values(payout: Payout, *, note: str, now: datetime) -> dict[str, Any]:
+    return {
+        "payout_id": payout.pk,
+        "from_status": "",
+        "to_status": payout.status,
+        "actor_label": payout.created_by_label,
+        "actor_user_id": payout.created_by_id,
+        "note": note,
+        "created_at": now,
+    }
+
+
+def _audit_of(payout: Payout, draft: _Draft) -> dict[str, Any] | None:
+    code = draft.code
+    return _audit_values(
+        payout,
+        action="payout_created",
+        actor=draft.actor,
+        changes={
+            "status": payout.status,
+            "currency": code,
+            "amount": _plain(draft.value, code),
+            "fee": _plain(draft.quote.fee, code),
+            "destination": draft.where,
+        },
+    )
+
+
+def _write_at_once(draft: _Draft, found: _Found) -> Payout | None:
+    """The common case on PostgreSQL in ONE statement, its own transaction: the hold (an
+    ``UPDATE ... RETURNING`` that locks the balance row and checks the funds), the payout,
+    its timeline entry and its audit entry (PostgreSQL's data-modifying ``WITH``).  The
+    balance row is locked only while the database runs the statement and commits it.
+
+    Only for a balance no alert rule watches (nothing to evaluate in a transaction) and a
+    payout that needs no approval: the hold's own conditions check both again as the
+    statement sees them, and the inserts depend on the hold, so if anything changed (or the
+    funds do not suffice) nothing is written and None sends the caller to :func:`_write`,
+    which says why.  ``_KeyTaken`` as there."""
+    code, value = draft.code, draft.value
+    if connection.vendor != "postgresql" or found.watched is not False:
+        return None
+    if found.rules.payout_needs_approval(value):
+        return None
+    default = platform_defaults().get(code) or Rules(currency=code)
+    hold = quiet_hold_sql(
+        service=draft.service,
+        currency=code,
+        amount=draft.quote.total,
+        payout_amount=value,
+        default_ok=not default.payout_needs_approval(value),
+    )
+    if hold is None:
+        return None
+    now = timezone.now()
+    payout_values = _payout_values(draft, status=S.PENDING, now=now)
+    payout = Payout(**payout_values)
+    payout.service = draft.service
+    event_values = _event_values(payout, note=_note(draft), now=now)
+    del event_values["payout_id"]  # the payout's id, from the statement
+    q = connection.ops.quote_name
+    pk = q("id")
+    hold_sql, params = hold
+    table, columns, values = rawsql.insert_parts(Payout, payout_values)
+    sql = (
+        f"WITH h AS ({hold_sql}), "  # noqa: S608 - identifiers from the models, values are parameters
+        f"p AS (INSERT INTO {table} ({columns}) SELECT {_marks(values)} FROM h RETURNING {pk})"
+    )
+    params += values
+    table, columns, values = rawsql.insert_parts(PayoutEvent, event_values)
+    sql += (
+        f", e AS (INSERT INTO {table} ({q('payout_id')}, {columns}) "  # noqa: S608
+        f"SELECT p.{pk}, {_marks(values)} FROM p RETURNING {pk})"
+    )
+    params += values
+    entry = _audit_of(payout, draft)
+    if entry is not None:
+        table, columns, values = rawsql.insert_parts(
+            AuditEntry, audit_values(**entry, service=draft.service)
+        )
+        sql += f", a AS (INSERT INTO {table} ({columns}) SELECT {_marks(values)} FROM p)"  # noqa: S608
+        params += values
+    sql += f" SELECT h.*, p.{pk}, e.{pk} FROM h, p, e"  # noqa: S608
+    try:
+        # Inside a caller's transaction, a savepoint keeps it usable after a refusal.
+        with (
+            transaction.atomic() if connection.in_atomic_block else nullcontext(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+    except IntegrityError as exc:
+        if draft.key is None:  # pragma: no cover - any other constraint is a bug
+            raise
+        raise _KeyTaken from exc
+    if row is None:
+        return None
+    payout.pk = row[QUIET_HOLD_COLUMNS]
+    payout._state.adding = False
+    payout._state.db = connection.alias
+    event = rawsql.instance(
+        PayoutEvent, row[QUIET_HOLD_COLUMNS + 1], {**event_values, "payout_id": payout.pk}
+    )
+    event.payout = payout
+    quiet_hold_done(service=draft.service, row=row, amount=draft.quote.total)
+    payout.timeline = [event]  # type: ignore[attr-defined]
+    _announce(payout, service=draft.service, from_status=None)
+    return payout
+
+
+def _marks(values: list[Any]) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
 @transaction.atomic
 def _write(draft: _Draft, rules: Rules) -> Payout:
     """The payout, its timeline entry and audit entry, then the hold: the balance row is
     locked by the hold's statement, so only the hold, what listens to it in the same
     transaction (alerts) and the commit run under the lock.  Raises ``_KeyTaken`` or
     ``_RulesMoved`` to roll everything back."""
-    code, value, fee, actor = draft.code, draft.value, draft.quote.fee, draft.actor
+    code, value, actor = draft.code, draft.value, draft.actor
     needs_approval = rules.payout_needs_approval(value)
     now = timezone.now()
-    payout = _insert(
-        {
-            "public_id": new_payout_id(),
-            "service_id": draft.service.pk,
-            "currency": code,
-            "amount": value,
-            "fee": fee,
-            "destination": draft.where,
-            "status": S.AWAITING_APPROVAL if needs_approval else S.PENDING,
-            "idempotency_key": draft.key,
-            "request_fingerprint": draft.fingerprint,
-            "created_by_id": actor.user.pk if actor.user is not None else None,
-            "created_by_label": actor.label[:150],
-            "created_at": now,
-            "updated_at": now,
-            "ended_at": None,
-            "failure_reason": "",
-            "version": 1,
-        }
-    )
+    status = S.AWAITING_APPROVAL if needs_approval else S.PENDING
+    payout = _insert(_payout_values(draft, status=status, now=now))
     payout.service = draft.service
-    note = (
-        f"Created: {_shown(value, code)} + {_shown(fee, code)} fee "
-        f"({draft.quote.source}); {_shown(draft.quote.total, code)} {code} on hold."
-    )
+    note = _note(draft)
     if needs_approval:
         approval = approval_actions.approval_request(
             kind=ApprovalRequest.Kind.PAYOUT,
@@ -269,29 +408,12 @@ def _write(draft: _Draft, rules: Rules) -> Payout:
             payout_public_id=payout.public_id,
         )
         note += f" Waiting for approval ({approval.public_id})."
-    event_values = {
-        "payout_id": payout.pk,
-        "from_status": "",
-        "to_status": payout.status,
-        "actor_label": actor.label[:150],
-        "actor_user_id": payout.created_by_id,
-        "note": note,
-        "created_at": now,
-    }
+    event_values = _event_values(payout, note=note, now=now)
     event = rawsql.instance(PayoutEvent, rawsql.insert(PayoutEvent, event_values), event_values)
     event.payout = payout
-    _audit(
-        payout,
-        action="payout_created",
-        actor=actor,
-        changes={
-            "status": payout.status,
-            "currency": code,
-            "amount": _plain(value, code),
-            "fee": _plain(fee, code),
-            "destination": draft.where,
-        },
-    )
+    entry = _audit_of(payout, draft)
+    if entry is not None:
+        audit(**entry, service=draft.service)
     locked_rules = _hold(draft, total=payout.total)
     if locked_rules.payout_needs_approval(value) != needs_approval:
         raise _RulesMoved(locked_rules)
@@ -417,8 +539,10 @@ def payout_create(
         actor=actor,
     )
     rules = found.rules
-    for _ in range(POLICY_ATTEMPTS):
+    for attempt in range(POLICY_ATTEMPTS):
         try:
+            if attempt == 0 and (payout := _write_at_once(draft, found)) is not None:
+                return payout, True
             return _write(draft, rules), True
         except _KeyTaken:
             existing = _existing(service, key)

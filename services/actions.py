@@ -31,9 +31,40 @@ def audit(
     """One append-only audit entry: who (``actor``, with the session or API key used) did
     ``action`` to which object, ``changes`` as ``{"field": [old, new]}`` (JSON-ready values:
     amounts as exact strings) or ``{"field": value}``, and the reason given."""
+    values = audit_values(
+        actor=actor,
+        action=action,
+        subject=subject,
+        service=service,
+        fee_profile=fee_profile,
+        changes=changes,
+        object_type=object_type,
+        object_id=object_id,
+        reason=reason,
+    )
     # One hand-written INSERT (core.rawsql): every write of a person pays for it, payouts
     # on a busy balance included, and ``create()`` cost more CPU than the insert itself.
-    values = {
+    entry = rawsql.instance(AuditEntry, rawsql.insert(AuditEntry, values), values)
+    if service is not None:
+        entry.service = service
+    return entry
+
+
+def audit_values(
+    *,
+    actor: Actor,
+    action: str,
+    subject: str,
+    service: Service | None = None,
+    fee_profile: Any = None,
+    changes: dict[str, Any] | None = None,
+    object_type: str = "",
+    object_id: str = "",
+    reason: str = "",
+) -> dict[str, Any]:
+    """The columns of the entry :func:`audit` writes, by attname, for a caller that writes
+    it as part of a statement of its own (a payout's creation)."""
+    return {
         "service_id": service.pk if service is not None else None,
         "fee_profile_id": fee_profile.pk if fee_profile is not None else None,
         "subject": subject[:200],
@@ -47,10 +78,6 @@ def audit(
         "changes": changes or {},
         "created_at": timezone.now(),
     }
-    entry = rawsql.instance(AuditEntry, rawsql.insert(AuditEntry, values), values)
-    if service is not None:
-        entry.service = service
-    return entry
 
 
 def clean_name(raw: object, *, max_length: int, missing: str) -> str:

@@ -16,13 +16,16 @@ created meanwhile must not make their edit stale.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from functools import cache
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from approvals.models import ApprovalPolicy
 from approvals.policy import RULE_COLUMNS, rules_returning_sql
 from balances import events
 from balances.actions.balance import lock_balance, record_available_change
@@ -119,6 +122,67 @@ def balance_hold_for_new_payout(
     )
     _announce_hold(balance, before=before, after=after)
     return balance
+
+
+# --- the hold as part of a payout's one statement (PostgreSQL) -----------------------------
+
+
+@cache
+def _quiet_hold_sql(vendor: str) -> str:
+    q = connection.ops.quote_name
+    table, held, available = q(Balance._meta.db_table), q("held"), q("available")
+    policy = q(ApprovalPolicy._meta.db_table)
+    returned = ", ".join(q(Balance._meta.get_field(n).column) for n in _COLUMNS)
+    # As _hold_sql, and only on a balance no rule above watches, under an approval policy
+    # that still lets the payout through without approval (the platform default's answer
+    # when the currency has no policy).  Identifiers from the models; values are parameters.
+    return (
+        f"UPDATE {table} SET {held} = {held} + %s "  # noqa: S608
+        f"WHERE {q('service_id')} = %s AND {q('currency')} = %s "
+        f"AND CASE WHEN {available} >= {held} THEN {available} - {held} >= %s ELSE FALSE END "
+        f"AND NOT {q('watched')} "
+        f"AND COALESCE((SELECT p.{q('payout_above')} IS NULL OR p.{q('payout_above')} >= %s "
+        f"FROM {policy} p WHERE p.{q('currency')} = %s), %s) "
+        f"RETURNING {returned}"
+    )
+
+
+def quiet_hold_sql(
+    *, service: Service, currency: str, amount: Decimal, payout_amount: Decimal, default_ok: bool
+) -> tuple[str, list[Any]] | None:
+    """The hold of a new payout's ``amount`` (amount + fee) as an ``UPDATE ... RETURNING``
+    for the payout's single statement (payouts.creation, PostgreSQL's data-modifying
+    ``WITH``): it holds, and returns the row, only when the funds suffice, no rule above
+    watches the balance (``Balance.watched``: nothing to evaluate in a transaction) and a
+    payout of ``payout_amount`` needs no approval under the currency's policy as the
+    statement sees it (``default_ok`` when the currency has none).  Otherwise it returns no
+    row and changes nothing, and the caller takes the transactional path.  Read the row
+    with :func:`quiet_hold_done`.  None when the amount cannot be held at all."""
+    if not 0 < amount <= currencies.MAX_ABS_AMOUNT:
+        return None
+    units = to_units(amount)
+    params = [units, service.pk, currency, units, to_units(payout_amount), currency, default_ok]
+    return _quiet_hold_sql(connection.vendor), params
+
+
+def quiet_hold_done(*, service: Service, row: Sequence[Any], amount: Decimal) -> Balance:
+    """The balance as the hold of :func:`quiet_hold_sql` left it (``row``: its RETURNING
+    columns first), announced like every hold; the caller's statement has committed."""
+    values = rawsql.convert(Balance, _COLUMNS, row[: len(_COLUMNS)])
+    balance = rawsql.instance(Balance, values.pop("id"), values)
+    balance.service = service
+    after = events.figures_of(balance)
+    before = events.figures(
+        available=after.available,
+        pending=after.pending,
+        reserved=after.reserved,
+        held=after.held - amount,
+    )
+    _announce_hold(balance, before=before, after=after)
+    return balance
+
+
+QUIET_HOLD_COLUMNS = len(_COLUMNS)
 
 
 def _announce_hold(balance: Balance, *, before: events.Figures, after: events.Figures) -> None:

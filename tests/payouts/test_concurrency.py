@@ -14,7 +14,7 @@ from django.db import connection, connections
 from balances.models import Balance, BalanceChange
 from core.actors import Actor
 from core.errors import Conflict, DomainError, Unprocessable
-from payouts import actions
+from payouts import actions, creation
 from payouts.models import Payout
 from tests.factories import BalanceFactory, FeeProfileFactory, ServiceFactory
 from tests.payouts.conftest import held_on
@@ -44,6 +44,14 @@ def service():
         ],
     )
     return ServiceFactory(name="Race Ltd", fee_profile=profile)
+
+
+@pytest.fixture(params=[True, False], ids=["watched", "unwatched"])
+def watched(request) -> bool:
+    """Balance.watched of the balances made: an unwatched balance takes payouts in one
+    statement each (payouts.creation._write_at_once), a watched one in a transaction with
+    the alert rules' evaluation (_write).  Both must keep every rule."""
+    return request.param
 
 
 def run_concurrently(count: int, target) -> list:
@@ -90,8 +98,20 @@ class FreeFundsWatcher(threading.Thread):
             connections.close_all()
 
 
-def test_50_concurrent_payouts_against_funds_for_10_create_exactly_10(service):
-    balance = BalanceFactory(service=service, currency="EUR", available=10 * PRICE)
+def test_50_concurrent_payouts_against_funds_for_10_create_exactly_10(
+    service, watched, monkeypatch
+):
+    balance = BalanceFactory(service=service, currency="EUR", available=10 * PRICE, watched=watched)
+    at_once = []  # the payouts written in one statement
+    write_at_once = creation._write_at_once
+
+    def spy(*args, **kwargs):
+        payout = write_at_once(*args, **kwargs)
+        if payout is not None:
+            at_once.append(payout)
+        return payout
+
+    monkeypatch.setattr(creation, "_write_at_once", spy)
     watcher = FreeFundsWatcher(balance)
     watcher.start()
 
@@ -118,6 +138,9 @@ def test_50_concurrent_payouts_against_funds_for_10_create_exactly_10(service):
     assert all(isinstance(e, Unprocessable) for e in refused)
     assert Payout.objects.filter(service=service).count() == 10
     assert all(p.total == PRICE for p in created)
+    # Unwatched, every payout is one statement; watched, at least the first is written in a
+    # transaction (its alert evaluation finds no rule and marks the balance unwatched).
+    assert len(at_once) == 10 if not watched else len(at_once) < 10
 
     # Available for payout never went below zero, as seen from outside while they ran.
     assert watcher.readings > 0 and watcher.lowest is not None and watcher.lowest >= 0
@@ -147,8 +170,8 @@ def test_50_concurrent_payouts_against_funds_for_10_create_exactly_10(service):
     assert sum(c.old_available - c.new_available for c in changes) == 10 * PRICE
 
 
-def test_the_same_idempotency_key_sent_10_times_at_once_creates_one_payout(service):
-    BalanceFactory(service=service, currency="EUR", available=D("1000.00"))
+def test_the_same_idempotency_key_sent_10_times_at_once_creates_one_payout(service, watched):
+    BalanceFactory(service=service, currency="EUR", available=D("1000.00"), watched=watched)
 
     def request(i: int):
         return actions.payout_create(
@@ -168,10 +191,10 @@ def test_the_same_idempotency_key_sent_10_times_at_once_creates_one_payout(servi
     assert held_on(service.pk) == PRICE
 
 
-def test_one_key_raced_across_two_balances_still_makes_one_payout(service):
+def test_one_key_raced_across_two_balances_still_makes_one_payout(service, watched):
     """Different currencies lock different balance rows; the unique constraint decides."""
-    BalanceFactory(service=service, currency="EUR", available=D("1000.00"))
-    BalanceFactory(service=service, currency="USD", available=D("1000.00"))
+    BalanceFactory(service=service, currency="EUR", available=D("1000.00"), watched=watched)
+    BalanceFactory(service=service, currency="USD", available=D("1000.00"), watched=watched)
 
     def request(i: int):
         return actions.payout_create(

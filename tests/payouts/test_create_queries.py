@@ -31,24 +31,85 @@ def lock_position(sqls: list[str]) -> int:
     return position
 
 
-def test_a_payout_by_a_person_through_the_action_costs_nine_statements(
+def test_a_payout_by_a_person_on_a_balance_no_rule_watches_is_one_statement(
     priced_service, funded, operator, django_assert_num_queries, django_capture_on_commit_callbacks
 ):
     actor = Actor.for_user(operator)
-    actions.payout_create(  # warm: the first payout of a process builds its caches
+    first, _ = actions.payout_create(  # finds that no alert rule watches the balance
         service=priced_service, currency="EUR", amount="10.00", destination="x", actor=actor
     )
     # Before the lock: 1 the service, the payout already made with this idempotency key
-    # (none), the currency's approval policy and the fee rule in force; 2 SAVEPOINT (the
-    # action's transaction, inside the test's); 3 INSERT the payout; 4 INSERT its timeline
-    # entry; 5 INSERT the audit entry (a person's write).
-    # Under the lock: 6 UPDATE the balance's held ... RETURNING the row (the lock, the
-    # funds check, the hold, and whether an alert rule watches the balance: none does, the
-    # first payout found out and said so on the row); 7 RELEASE SAVEPOINT (the commit).
-    # After the commit: 8 and 9 the active webhooks, for the balance change and for the
-    # payout's status (webhooks, on commit).
+    # (none), whether a rule watches the balance, the currency's approval policy and the
+    # fee rule in force.  Then ONE statement, its own transaction outside a test (2 and 4
+    # are the test's SAVEPOINT and RELEASE SAVEPOINT around it): 3 the hold (UPDATE ...
+    # RETURNING: the row lock, the funds check, still unwatched, still no approval needed),
+    # the payout, its timeline entry and the audit entry.  After the commit: 5 and 6 the
+    # active webhooks, for the balance change and for the payout's status.
     with (
-        django_assert_num_queries(9) as captured,
+        django_assert_num_queries(6) as captured,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        payout, created = actions.payout_create(
+            service=priced_service,
+            currency="EUR",
+            amount="100.00",
+            destination="acct",
+            actor=actor,
+            idempotency_key="k-1",
+        )
+    assert created and payout.status == Payout.Status.PENDING
+    sqls = statements(captured)
+    [one] = [sql for sql in sqls if sql.startswith("WITH")]
+    assert one.startswith('WITH h AS (UPDATE "balances_balance"')
+    for table in ('"payouts_payout"', '"payouts_payoutevent"', '"services_auditentry"'):
+        assert f"INSERT INTO {table}" in one
+    assert sqls.index(one) == 2
+    assert not [s for s in sqls if "FOR UPDATE" in s]  # the hold's statement takes the lock
+    assert AuditEntry.objects.filter(object_id=payout.public_id).count() == 1
+    entry = AuditEntry.objects.get(object_id=payout.public_id)
+    assert (entry.action, entry.actor_user, entry.changes["amount"]) == (
+        "payout_created",
+        operator,
+        "100.00",
+    )
+    [event] = PayoutEvent.objects.filter(payout=payout)
+    assert (event.to_status, event.actor_user) == ("pending", operator)
+    stored = Payout.objects.get(pk=payout.pk)
+    assert (stored.public_id, stored.amount, stored.fee, stored.idempotency_key) == (
+        payout.public_id,
+        Decimal("100.00"),
+        Decimal("1.75"),
+        "k-1",
+    )
+    assert funded.__class__.objects.get(pk=funded.pk).held == first.total + Decimal("101.75")
+
+
+def test_a_payout_on_a_balance_a_rule_watches_is_written_in_a_transaction(
+    priced_service,
+    funded,
+    operator,
+    admin,
+    django_assert_num_queries,
+    django_capture_on_commit_callbacks,
+):
+    from alerts.actions import rule_create
+
+    rule_create(
+        service=priced_service,
+        currency="EUR",
+        kind="available_for_payout_below",
+        threshold="1.00",
+        actor=Actor.for_user(admin),
+    )
+    actor = Actor.for_user(operator)
+    # Before the lock: 1 the service, the key's payout, watched, the policy and the fee rule;
+    # 2 SAVEPOINT (the action's transaction); 3 INSERT the payout; 4 INSERT its timeline
+    # entry; 5 INSERT the audit entry.  Under the lock: 6 UPDATE the balance's held ...
+    # RETURNING the row (the lock, the funds check and the hold); 7 the alert rules with
+    # their open alert on this balance (alerts evaluate in the writer's transaction);
+    # 8 RELEASE SAVEPOINT (the commit).  After the commit: 9 and 10 the active webhooks.
+    with (
+        django_assert_num_queries(10) as captured,
         django_capture_on_commit_callbacks(execute=True),
     ):
         payout, created = actions.payout_create(
@@ -62,8 +123,9 @@ def test_a_payout_by_a_person_through_the_action_costs_nine_statements(
     assert created and payout.status == Payout.Status.PENDING
     sqls = statements(captured)
     locked_at = lock_position(sqls)
-    assert sqls[locked_at + 1].startswith("RELEASE SAVEPOINT")
-    assert not [s for s in sqls if s.startswith("SELECT") and '"balances_balance"' in s]
+    assert '"alerts_alertrule"' in sqls[locked_at + 1]
+    assert sqls[locked_at + 2].startswith("RELEASE SAVEPOINT")
+    assert not [s for s in sqls if "FOR UPDATE" in s]  # the hold's statement takes the lock
     assert AuditEntry.objects.filter(object_id=payout.public_id).count() == 1
     assert PayoutEvent.objects.filter(payout=payout).count() == 1
 

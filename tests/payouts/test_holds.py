@@ -133,12 +133,11 @@ def test_the_funds_check_of_a_new_payout_reads_the_locked_balance_row_only(
     for _ in range(5):  # open payouts on the balance: the check must not add them up
         make_payout("10.00")
 
-    # 1 the service, the currency's approval policy and the fee rule (before the lock);
-    # 2 SAVEPOINT (the action's transaction, inside the test's); 3 INSERT the payout;
-    # 4 INSERT the timeline entry; 5 UPDATE the balance's held ... RETURNING the row (the
-    # lock, the funds check and the hold in one statement; no alert rule watches the
-    # balance, the row says so); 6 RELEASE SAVEPOINT.
-    with django_assert_num_queries(6) as captured:
+    # 1 the service, whether a rule watches the balance, the currency's approval policy and
+    # the fee rule (before the lock); 2 SAVEPOINT (the test's transaction around it); 3 ONE
+    # statement: the hold (UPDATE ... RETURNING the row: the lock and the funds check on
+    # the row, no sum of payouts), the payout and its timeline entry; 4 RELEASE SAVEPOINT.
+    with django_assert_num_queries(4) as captured:
         actions.payout_create(
             service=priced_service,
             currency="EUR",
@@ -148,10 +147,10 @@ def test_the_funds_check_of_a_new_payout_reads_the_locked_balance_row_only(
         )
 
     sqls = [q["sql"] for q in captured.captured_queries]
-    balance_sqls = [sql for sql in sqls if '"balances_balance"' in sql]
-    assert len(balance_sqls) == 1
-    assert balance_sqls[0].startswith('UPDATE "balances_balance"')
-    assert "RETURNING" in balance_sqls[0]
+    [one] = [sql for sql in sqls if sql.startswith("WITH")]
+    assert one.startswith('WITH h AS (UPDATE "balances_balance"')
+    assert "RETURNING" in one
+    assert not [sql for sql in sqls if "FOR UPDATE" in sql]
     assert not [sql for sql in sqls if sql.startswith("SELECT") and '"payouts_payout"' in sql]
     assert not [sql for sql in sqls if "SUM(" in sql.upper()]
 
