@@ -518,9 +518,7 @@ def _amount_rules_with_open_alert(service_id: int, currency: str) -> list[AlertR
     service's balance, or None."""
     open_params = [service_id, currency, *Alert.UNRESOLVED]
     params = [*open_params, *open_params, currency, service_id, *AMOUNT_KINDS]
-    with connection.cursor() as cursor:
-        cursor.execute(_amount_rules_sql(connection.vendor), params)
-        rows = cursor.fetchall()
+    rows = rawsql.fetch(_amount_rules_sql(connection.vendor), params)
     width = len(_RULE_COLUMNS)
     found = []
     for row in rows:

@@ -17,14 +17,45 @@ a default would have computed (ids, timestamps).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
 
+import psycopg
 from django.db import connections
 from django.db.models import Field, Model
 
 Converter = tuple[Field, tuple[Any, ...], Any]
+
+
+def fetch(sql: str, params: Sequence[Any] = (), *, using: str = "default") -> list[tuple[Any, ...]]:
+    """Run one hand-written statement and return its rows.  On PostgreSQL it is a prepared
+    statement of the connection (psycopg prepares it and PostgreSQL keeps its plan): for
+    these statements planning cost more database CPU than running them.  Parameters are
+    bound by the server, typed by their Python values (``%s`` placeholders as usual).
+
+    Django's cursor is bypassed only there (its client-side binding cannot prepare), so the
+    statement is added to ``connection.queries`` here, as Django's debug cursor would, for
+    the tests that count statements and for DEBUG.  Inside a transaction it belongs to it."""
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        connection.ensure_connection()
+    if connection.vendor != "postgresql" or connection.connection.prepare_threshold is None:
+        # SQLite; or prepared statements turned off (DATABASE_PREPARED_STATEMENTS=0)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return list(cursor.fetchall()) if cursor.description else []
+    connection.validate_no_broken_transaction()
+    began = time.monotonic()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, prepare=True)
+        rows = list(cursor.fetchall()) if cursor.description else []
+    if connection.queries_logged:
+        connection.queries_log.append(
+            {"sql": f"{sql} -- {list(params)!r}", "time": f"{time.monotonic() - began:.3f}"}
+        )
+    return rows
 
 
 @cache
@@ -54,9 +85,7 @@ def insert(model: type[Model], values: Mapping[str, Any], *, using: str = "defau
     params = [
         field.get_db_prep_save(values[field.attname], connection=connection) for field in fields
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
+    [row] = fetch(sql, params, using=using)
     return int(row[0])
 
 

@@ -166,11 +166,10 @@ def _prepare(service: Service, code: str, key: str | None) -> _Found:
     params = [code, code, code, code, code, FeeRule.Operation.PAYOUT, code, service.pk]
     if key is not None:
         params.insert(0, key)
-    with connection.cursor() as cursor:
-        cursor.execute(_prepare_sql(connection.vendor, key is not None), params)
-        row = cursor.fetchone()
-    if row is None:
+    rows = rawsql.fetch(_prepare_sql(connection.vendor, key is not None), params)
+    if not rows:
         raise NotFound(f"{service.public_id} no longer exists.", code="service_not_found")
+    row = rows[0]
     status, name, existing_pk, watched = row[0], row[1], row[2], row[3]
     policy = SimpleNamespace(currency=code, **dict(zip(RULE_COLUMNS, row[4:8], strict=True)))
     rule_row = row[8:]
@@ -355,18 +354,15 @@ def _write_at_once(draft: _Draft, found: _Found) -> Payout | None:
     sql += f" SELECT h.*, p.{pk}, e.{pk} FROM h, p, e"  # noqa: S608
     try:
         # Inside a caller's transaction, a savepoint keeps it usable after a refusal.
-        with (
-            transaction.atomic() if connection.in_atomic_block else nullcontext(),
-            connection.cursor() as cursor,
-        ):
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
+        with transaction.atomic() if connection.in_atomic_block else nullcontext():
+            rows = rawsql.fetch(sql, params)
     except IntegrityError as exc:
         if draft.key is None:  # pragma: no cover - any other constraint is a bug
             raise
         raise _KeyTaken from exc
-    if row is None:
+    if not rows:
         return None
+    row = rows[0]
     payout.pk = row[QUIET_HOLD_COLUMNS]
     payout._state.adding = False
     payout._state.db = connection.alias

@@ -338,9 +338,7 @@ class _Active(NamedTuple):
 def _active_webhooks() -> list[_Active]:
     """The active webhooks (id, events, failing_since): read after the commit of every
     payout and balance change, so by one hand-written statement (core.rawsql)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_active_sql(connection.vendor))
-        rows = cursor.fetchall()
+    rows = rawsql.fetch(_active_sql(connection.vendor))
     return [_Active(*rawsql.convert(Webhook, _ACTIVE_COLUMNS, row).values()) for row in rows]
 
 

@@ -103,11 +103,10 @@ def balance_hold_for_new_payout(
         return None
     units = to_units(amount)
     # Hand-written (core.rawsql): this runs under the lock, for every payout on the balance.
-    with connection.cursor() as cursor:
-        cursor.execute(_hold_sql(connection.vendor), [units, service.pk, currency, units])
-        row = cursor.fetchone()
-    if row is None:
+    rows = rawsql.fetch(_hold_sql(connection.vendor), [units, service.pk, currency, units])
+    if not rows:
         return None
+    row = rows[0]
     values = rawsql.convert(Balance, _COLUMNS, row[: len(_COLUMNS)])
     balance = rawsql.instance(Balance, values.pop("id"), values)
     for name, value in zip(RULE_COLUMNS, row[len(_COLUMNS) :], strict=True):
