@@ -8,7 +8,11 @@ was most of a request.  These helpers keep what matters of the ORM and drop the 
   quoted by the backend; every value is a parameter), then cached;
 * values go through each field's ``get_db_prep_save`` (amounts become storage units, JSON is
   adapted, datetimes made aware-correct), so what is stored is exactly what ``save()`` stores;
-* values read back go through the fields' database converters, as a queryset's would.
+* values read back go through the fields' database converters, as a queryset's would
+  (:func:`convert` for a dict of values, :func:`loaded` for a model instance made by
+  ``Model.from_db``, so ``save()``, ``refresh_from_db()`` and deferred fields behave as
+  usual): the API key, its user's permissions and the service of every API request are
+  read that way, and so are a payout's reads.
 
 They work on PostgreSQL and SQLite alike (``INSERT ... RETURNING`` needs SQLite 3.35).
 No signals are sent: the models written here have no receivers, and callers pass every value
@@ -20,13 +24,13 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from django.db import connections
 from django.db.models import Field, Model
 
-Converter = tuple[Field, tuple[Any, ...], Any]
+M = TypeVar("M", bound=Model)
 
 
 def fetch(sql: str, params: Sequence[Any] = (), *, using: str = "default") -> list[tuple[Any, ...]]:
@@ -70,8 +74,11 @@ def _insert_sql(model: type[Model], columns: tuple[str, ...], vendor: str) -> st
 
 
 @cache
-def _fields(model: type[Model], attnames: tuple[str, ...]) -> tuple[Field, ...]:
-    by_attname = {field.attname: field for field in model._meta.concrete_fields}
+def _fields(model: type[Model], attnames: tuple[str, ...] | None) -> tuple[Field, ...]:
+    concrete = tuple(model._meta.concrete_fields)
+    if attnames is None:
+        return concrete
+    by_attname = {field.attname: field for field in concrete}
     return tuple(by_attname[name] for name in attnames)
 
 
@@ -114,15 +121,74 @@ def instance(model: type[Model], pk: int, values: Mapping[str, Any], *, using: s
     return obj
 
 
+def column(model: type[Model], name: str) -> str:
+    """The column of ``model``'s field ``name`` (its ``column``), for hand-written SQL."""
+    field = model._meta.get_field(name)
+    assert isinstance(field, Field) and field.column, name
+    return field.column
+
+
+def table(model: type[Model] | None) -> str:
+    """``model``'s table, for hand-written SQL."""
+    assert model is not None
+    return model._meta.db_table
+
+
+def columns(model: type[Model], attnames: Sequence[str], *, alias: str) -> str:
+    """``alias.column`` for each attname, quoted, for a SELECT list."""
+    quote = connections["default"].ops.quote_name
+    return ", ".join(f"{alias}.{quote(field.column)}" for field in _fields(model, tuple(attnames)))
+
+
+def select_list(model: type[Model], attnames: Sequence[str] | None = None, *, using: str) -> str:
+    """``"table"."column", …`` for ``attnames`` of ``model`` (every concrete field when
+    None), in that order: the part of a SELECT that :func:`loaded` reads back."""
+    quote = connections[using].ops.quote_name
+    name = quote(table(model))
+    fields = _fields(model, None if attnames is None else tuple(attnames))
+    return ", ".join(f"{name}.{quote(column(model, field.name))}" for field in fields)
+
+
+def width(model: type[Model], attnames: Sequence[str] | None = None) -> int:
+    """How many columns :func:`select_list` selects."""
+    return len(_fields(model, None if attnames is None else tuple(attnames)))
+
+
 @cache
-def _converters(model: type[Model], attnames: tuple[str, ...], vendor: str) -> tuple[Any, ...]:
-    connection = connections["default"]
+def _converters(
+    model: type[Model], attnames: tuple[str, ...] | None, using: str, vendor: str
+) -> tuple[tuple[int, Any, tuple[Any, ...], bool], ...]:
+    """Per column that needs converting: (index, Col, the field's converters, whether the
+    backend has converters of its own).  The backend's are bound to one connection object
+    (there is one per thread), so they are looked up again at each read, for the few
+    columns that have any (none on PostgreSQL).  By vendor too: an alias may be pointed at
+    another database (the tests run some code on SQLite as ``default``)."""
+    connection = connections[using]
     found = []
-    for field in _fields(model, attnames):
-        column = field.get_col(model._meta.db_table)
-        funcs = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
-        found.append((column, tuple(funcs)))
+    for index, field in enumerate(_fields(model, attnames)):
+        # The table's own name as the alias gives the field's cached Col.
+        col = field.get_col(model._meta.db_table)
+        own = tuple(col.get_db_converters(connection))
+        backend = bool(connection.ops.get_db_converters(col))
+        if own or backend:
+            found.append((index, col, own, backend))
     return tuple(found)
+
+
+def _converted(
+    model: type[Model], names: tuple[str, ...] | None, row: Sequence[Any], using: str
+) -> list[Any]:
+    connection = connections[using]
+    values = list(row)
+    for index, col, own, backend in _converters(model, names, using, connection.vendor):
+        converters = own
+        if backend:
+            converters = (*connection.ops.get_db_converters(col), *own)
+        value = values[index]
+        for func in converters:
+            value = func(value, col, connection)
+        values[index] = value
+    return values
 
 
 def convert(
@@ -130,19 +196,24 @@ def convert(
 ) -> dict[str, Any]:
     """``row`` (values of ``model``'s columns ``attnames``, as the driver returned them) as
     Python values, each through its field's converters: what a queryset would have given."""
-    connection = connections[using]
     names = tuple(attnames)
-    out = {}
-    for name, value, (column, funcs) in zip(
-        names, row, _converters(model, names, connection.vendor), strict=True
-    ):
-        for func in funcs:
-            value = func(value, column, connection)
-        out[name] = value
-    return out
+    return dict(zip(names, _converted(model, names, row, using), strict=True))
 
 
-def columns(model: type[Model], attnames: Sequence[str], *, alias: str) -> str:
-    """``alias.column`` for each attname, quoted, for a SELECT list."""
-    quote = connections["default"].ops.quote_name
-    return ", ".join(f"{alias}.{quote(field.column)}" for field in _fields(model, tuple(attnames)))
+@cache
+def _attnames(model: type[Model], attnames: tuple[str, ...] | None) -> list[str]:
+    return [field.attname for field in _fields(model, attnames)]
+
+
+def loaded(
+    model: type[M],
+    row: Sequence[Any],
+    attnames: Sequence[str] | None = None,
+    *,
+    using: str,
+) -> M:
+    """The instance of ``model`` whose columns ``attnames`` (every concrete field when None)
+    the driver returned as ``row``, as a queryset would have built it: the fields not read
+    are deferred (loaded on first access)."""
+    names = None if attnames is None else tuple(attnames)
+    return model.from_db(using, _attnames(model, names), _converted(model, names, row, using))
