@@ -17,6 +17,7 @@ from django.contrib.auth.models import Group, Permission
 from django.db import connections, router
 from django.db.models import ManyToManyField, Model
 
+from core import rawsql
 from core.rawsql import column, table
 
 # The first column of the UNION says what a row is.
@@ -77,9 +78,7 @@ def _rows(user: Any) -> list[tuple[str, str, str]]:
     using = router.db_for_read(Permission)
     connection = connections[using]
     sql = _rows_sql(user._meta.concrete_model, using, connection.vendor)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [user.pk] * 3)
-        return [tuple(row) for row in cursor.fetchall()]
+    return [tuple(row) for row in rawsql.fetch(sql, [user.pk] * 3, using=using)]
 
 
 def load_user_permissions(user: Any) -> None:

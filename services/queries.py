@@ -63,9 +63,7 @@ def service_get_alone(public_id: str) -> Service:
     actions read what else they need themselves."""
     using = router.db_for_read(Service)
     connection = connections[using]
-    with connection.cursor() as cursor:
-        cursor.execute(_service_sql(using, connection.vendor), [public_id])
-        row = cursor.fetchone()
-    if row is None:
+    rows = rawsql.fetch(_service_sql(using, connection.vendor), [public_id], using=using)
+    if not rows:
         raise NotFound("No such service.")
-    return rawsql.loaded(Service, row, using=using)
+    return rawsql.loaded(Service, rows[0], using=using)

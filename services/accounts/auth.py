@@ -55,11 +55,10 @@ def key_with_user(digest: str) -> ApiKey | None:
     there is none."""
     using = router.db_for_read(ApiKey)
     connection = connections[using]
-    with connection.cursor() as cursor:
-        cursor.execute(_key_sql(using, connection.vendor), [digest])
-        row = cursor.fetchone()
-    if row is None:
+    rows = rawsql.fetch(_key_sql(using, connection.vendor), [digest], using=using)
+    if not rows:
         return None
+    row = rows[0]
     split = rawsql.width(ApiKey)
     key = rawsql.loaded(ApiKey, row[:split], using=using)
     user = rawsql.loaded(get_user_model(), row[split:], using=using)
