@@ -28,6 +28,18 @@ def _django_logging(**_: object) -> None:
     logging.config.dictConfig(settings.LOGGING)
 
 
+def _freeze_startup_objects(**_: object) -> None:
+    """``worker_ready`` / ``worker_process_init``: move everything loaded at start (Django,
+    the apps, Celery) out of the collector's reach.  A worker allocates quickly (rows, model
+    instances, messages), so full collections are frequent, and each one walked every object
+    of the process: a tenth of a second of CPU that the syncs were paying for.  What is
+    frozen stays alive, as it did anyway; prefork children also keep sharing those pages."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def _connect_signals() -> None:
     from core.observability import tasks
 
@@ -36,6 +48,8 @@ def _connect_signals() -> None:
     signals.task_prerun.connect(tasks.bind_task, weak=False)
     signals.task_postrun.connect(tasks.unbind_task, weak=False)
     signals.worker_ready.connect(tasks.worker_started, weak=False)
+    signals.worker_ready.connect(_freeze_startup_objects, weak=False)
+    signals.worker_process_init.connect(_freeze_startup_objects, weak=False)
     signals.worker_shutdown.connect(tasks.worker_stopping, weak=False)
 
 

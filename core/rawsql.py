@@ -28,7 +28,10 @@ from typing import Any, TypeVar
 
 import psycopg
 from django.db import connections
-from django.db.models import Field, Model
+from django.db.models import Field, Model, signals
+from django.db.models.base import ModelState
+from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
+from django.db.models.query_utils import DeferredAttribute
 
 M = TypeVar("M", bound=Model)
 
@@ -134,10 +137,12 @@ def table(model: type[Model] | None) -> str:
     return model._meta.db_table
 
 
-def columns(model: type[Model], attnames: Sequence[str], *, alias: str) -> str:
-    """``alias.column`` for each attname, quoted, for a SELECT list."""
+def columns(model: type[Model], attnames: Sequence[str] | None, *, alias: str) -> str:
+    """``alias.column`` for each attname (every concrete field when None), quoted, for a
+    SELECT list."""
     quote = connections["default"].ops.quote_name
-    return ", ".join(f"{alias}.{quote(field.column)}" for field in _fields(model, tuple(attnames)))
+    names = None if attnames is None else tuple(attnames)
+    return ", ".join(f"{alias}.{quote(field.column)}" for field in _fields(model, names))
 
 
 def select_list(model: type[Model], attnames: Sequence[str] | None = None, *, using: str) -> str:
@@ -210,10 +215,38 @@ def loaded(
     row: Sequence[Any],
     attnames: Sequence[str] | None = None,
     *,
-    using: str,
+    using: str = "default",
 ) -> M:
     """The instance of ``model`` whose columns ``attnames`` (every concrete field when None)
     the driver returned as ``row``, as a queryset would have built it: the fields not read
     are deferred (loaded on first access)."""
     names = None if attnames is None else tuple(attnames)
-    return model.from_db(using, _attnames(model, names), _converted(model, names, row, using))
+    values = _converted(model, names, row, using)
+    plain = _plain_attnames(model) if names is None else None
+    if plain is None or signals.pre_init.has_listeners(model):
+        return model.from_db(using, _attnames(model, names), values)
+    # A full row of a model whose fields are plain attributes (the usual descriptors, which
+    # only read): what Model.__init__ ends with, without its per-field work (a sync loads
+    # thousands of rows a minute this way).
+    obj = model.__new__(model)
+    obj._state = ModelState()
+    obj._state.adding = False
+    obj._state.db = using
+    obj.__dict__.update(zip(plain, values, strict=True))
+    if signals.post_init.has_listeners(model):
+        signals.post_init.send(sender=model, instance=obj)
+    return obj
+
+
+@cache
+def _plain_attnames(model: type[Model]) -> tuple[str, ...] | None:
+    """The attnames of ``model``'s concrete fields when each is set as a plain attribute by
+    ``Model.__init__`` (the usual descriptors, which only read); None otherwise."""
+    plain = (DeferredAttribute, ForeignKeyDeferredAttribute)
+    attnames = []
+    for field in model._meta.concrete_fields:
+        descriptor = model.__dict__.get(field.attname) or getattr(model, field.attname, None)
+        if type(descriptor) not in plain:
+            return None
+        attnames.append(field.attname)
+    return tuple(attnames)

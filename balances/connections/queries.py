@@ -7,6 +7,7 @@ used only while the connection still has that kind and that URL."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from balances.providers.base import adapter_class
@@ -40,11 +41,16 @@ def credential_binding(kind: str, base_url: str) -> dict[str, str]:
     if not url:
         adapter = adapter_class(kind)
         url = adapter.default_base_url if adapter is not None else ""
+    return {"kind": kind, "baseUrl": _binding_url(url)}
+
+
+@lru_cache(maxsize=1024)
+def _binding_url(url: str) -> str:
+    # Pure, and asked for every service of a fleet sync (most share a base URL): once each.
     try:
-        url = normalise_url(url)
+        return normalise_url(url)
     except OutboundRefused:
-        url = url.rstrip("/")  # never equal to a valid URL's binding
-    return {"kind": kind, "baseUrl": url}
+        return url.rstrip("/")  # never equal to a valid URL's binding
 
 
 def connection_binding(connection: ProviderConnection) -> dict[str, str]:

@@ -28,8 +28,11 @@ import email.utils
 import logging
 import math
 import ssl
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC
 from functools import cache
 from types import TracebackType
@@ -64,6 +67,74 @@ MessageExtractor = Callable[[Any], "str | None"]
 def _ssl_context() -> ssl.SSLContext:
     # Building a context reads the CA bundle: do it once per process, not per request.
     return httpx.create_ssl_context()
+
+
+def _new_client(
+    permits: dict[tuple[str, int], bool], transport: httpx.BaseTransport | None = None
+) -> httpx.Client:
+    return httpx.Client(
+        follow_redirects=False,
+        verify=_ssl_context(),
+        headers={"Accept": "application/json", "User-Agent": USER_AGENT},
+        transport=transport
+        or outbound.PinnedTransport(ssl_context=_ssl_context(), permits=permits),
+        trust_env=False,
+    )
+
+
+class _KeptClients:
+    """HTTP clients kept between the sessions of a block (:func:`kept_clients`).  A client
+    serves one session at a time; between two, its cookies and address permits are cleared,
+    so that a session sees what a new client would, except for a kept-alive connection
+    (whose address was checked when it was opened, under the same rules)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: dict[str, list[tuple[httpx.Client, dict[tuple[str, int], bool]]]] = {}
+        self._made: list[httpx.Client] = []
+
+    def take(self, kind: str) -> tuple[httpx.Client, dict[tuple[str, int], bool]]:
+        with self._lock:
+            idle = self._idle.get(kind)
+            if idle:
+                return idle.pop()
+        permits: dict[tuple[str, int], bool] = {}
+        client = _new_client(permits)
+        with self._lock:
+            self._made.append(client)
+        return client, permits
+
+    def give_back(
+        self, kind: str, client: httpx.Client, permits: dict[tuple[str, int], bool]
+    ) -> None:
+        client.cookies.clear()
+        permits.clear()
+        with self._lock:
+            self._idle.setdefault(kind, []).append((client, permits))
+
+    def close(self) -> None:
+        with self._lock:
+            made, self._made, self._idle = self._made, [], {}
+        for client in made:
+            client.close()
+
+
+_kept_clients: ContextVar[_KeptClients | None] = ContextVar("provider_kept_clients", default=None)
+
+
+@contextmanager
+def kept_clients() -> Iterator[None]:
+    """Inside the block (a batch of syncs: threads started in it with a copy of its context
+    share it), the sessions of one provider kind reuse the clients of the sessions before
+    them: no client to build per fetch, and a kept-alive connection to the provider instead
+    of a new one.  Every client is closed at the end of the block."""
+    kept = _KeptClients()
+    token = _kept_clients.set(kept)
+    try:
+        yield
+    finally:
+        _kept_clients.reset(token)
+        kept.close()
 
 
 def decode_json(body: bytes | str) -> Any:
@@ -197,16 +268,13 @@ class ProviderSession:
         )
         # (host, port) -> whether its addresses may be private: filled by get_json's check,
         # read by the transport when it connects (nothing else is connected to).
-        self._permits: dict[tuple[str, int], bool] = {}
-        self._client = httpx.Client(
-            timeout=httpx.Timeout(self.timeout),
-            follow_redirects=False,
-            verify=_ssl_context(),
-            headers={"Accept": "application/json", "User-Agent": USER_AGENT},
-            transport=transport
-            or outbound.PinnedTransport(ssl_context=_ssl_context(), permits=self._permits),
-            trust_env=False,
-        )
+        self._permits: dict[tuple[str, int], bool]
+        self._kept = _kept_clients.get() if transport is None else None
+        if self._kept is not None:
+            self._client, self._permits = self._kept.take(kind)
+        else:
+            self._permits = {}
+            self._client = _new_client(self._permits, transport)
 
     def __enter__(self) -> ProviderSession:
         return self
@@ -220,7 +288,11 @@ class ProviderSession:
         self.close()
 
     def close(self) -> None:
-        self._client.close()
+        if self._kept is not None:
+            self._kept.give_back(self.kind, self._client, self._permits)
+            self._kept = None
+        else:
+            self._client.close()
 
     def _error(self, category: ErrorCategory, message: str, **kwargs: Any) -> ProviderError:
         return ProviderError(category, clean_message(message, self.secrets), **kwargs)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from django.db import connection as db_connection
@@ -28,7 +29,7 @@ from balances.sync.plan import (
     Plan,
     plan_snapshot,
 )
-from core import sqlcombine
+from core import rawsql, sqlcombine
 from core.actors import Actor, ActorType
 from services.models import ProviderConnection
 
@@ -78,12 +79,12 @@ def snapshot_apply(
     history += _held_history(run, actor, plan, locked, opened, now)
     history += _create_missing(run, actor, plan, now)  # query, if new balances
     if history:
-        BalanceChange.objects.bulk_create(history)  # query, if anything changed: history
+        sqlcombine.insert_rows(history)  # query, if anything changed: history
     # query: one statement that stamps the balances confirmed as seen, finishes the run and
-    # records the connection's success (core/sqlcombine.py)
-    sqlcombine.update_all(
+    # records the connection's success (core/sqlcombine.py, written by hand: once per sync)
+    sqlcombine.update_rows(
         [
-            *_confirm(confirmed, now),
+            (Balance, confirmed, {"last_synced_at": now}),
             _finish_run(run, plan, snapshot, now, held),
             _record_success(run, connection, now),
         ]
@@ -128,17 +129,25 @@ def _announce(run: SyncRun, actor: Actor, plan: Plan, locked: list[Balance], now
     events.sync_finished(run=run, figures_changed=changed)
 
 
+@cache
+def _lock_sql(vendor: str) -> str:
+    """The service's balances, locked (where the database can): written by hand, because it
+    runs once per sync and building it costs the ORM more CPU than the database spends on
+    it.  Identifiers from the model; the id is a parameter."""
+    quote = db_connection.ops.quote_name
+    lock = " FOR UPDATE" if db_connection.features.has_select_for_update else ""
+    return (
+        f"SELECT {rawsql.columns(Balance, None, alias='b')} "  # noqa: S608
+        f"FROM {quote(Balance._meta.db_table)} b WHERE b.{quote('service_id')} = %s "
+        f"ORDER BY b.{quote('currency')}{lock}"
+    )
+
+
 def _lock_balances(service_id: int, expected_versions: dict[str, int] | None) -> list[Balance]:
-    if db_connection.vendor == "postgresql":
-        # Hand-written on PostgreSQL: once per sync, and building it costs the ORM more CPU
-        # than the database spends on it.  The table name is ours; the id a parameter.
-        table = db_connection.ops.quote_name(Balance._meta.db_table)
-        sql = f"SELECT * FROM {table} WHERE service_id = %s ORDER BY currency FOR UPDATE"  # noqa: S608
-        locked = list(Balance.objects.raw(sql, [service_id]))
-    else:
-        locked = list(
-            Balance.objects.select_for_update().filter(service_id=service_id).order_by("currency")
-        )
+    with db_connection.cursor() as cursor:
+        cursor.execute(_lock_sql(db_connection.vendor), [service_id])
+        rows = cursor.fetchall()
+    locked = [rawsql.loaded(Balance, row) for row in rows]
     if expected_versions is not None:
         moved = [b for b in locked if expected_versions.get(b.currency) != b.version]
         if moved:
@@ -153,7 +162,7 @@ def _write_existing(
 ) -> tuple[list[BalanceChange], list[int]]:
     """Update the balances whose figures changed (one statement); returns the history of the
     changed ones and the ids of the others (and those held for review), seen by this sync:
-    their stamp goes with the run's end (``_confirm``)."""
+    their stamp ("last synced" only: no version, no history) goes with the run's end."""
     by_currency = {b.currency: b for b in locked}
     changed: list[Balance] = []
     confirmed: list[int] = []
@@ -180,14 +189,6 @@ def _write_existing(
     if changed:
         _update_changed(changed, now=now, label=actor.label)
     return history, confirmed
-
-
-def _confirm(confirmed: list[int], now: datetime) -> list[sqlcombine.Update]:
-    """The provider still reports these figures: only "last synced" moves (no version, no
-    history)."""
-    if not confirmed:
-        return []
-    return [(Balance.objects.filter(pk__in=confirmed), {"last_synced_at": now})]
 
 
 def _create_missing(run: SyncRun, actor: Actor, plan: Plan, now: datetime) -> list[BalanceChange]:
@@ -264,7 +265,7 @@ def _signed(plain: str) -> str:
 
 def _finish_run(
     run: SyncRun, plan: Plan, snapshot: Snapshot, now: datetime, held: dict[str, BalanceReview]
-) -> sqlcombine.Update:
+) -> sqlcombine.RowUpdate:
     """The run's end, on the instance and as the update that writes it."""
     counts = plan.counts
     run.status = SyncRun.Status.SUCCEEDED
@@ -294,17 +295,17 @@ def _finish_run(
         "error_category",
         "error_message",
     )
-    return SyncRun.objects.filter(pk=run.pk), {name: getattr(run, name) for name in fields}
+    return SyncRun, run.pk, {name: getattr(run, name) for name in fields}
 
 
 def _record_success(
     run: SyncRun, connection: ProviderConnection, now: datetime
-) -> sqlcombine.Update:
+) -> sqlcombine.RowUpdate:
     fields: dict[str, Any] = {"last_success_at": now, "consecutive_failures": 0, "updated_at": now}
     if run.trigger != SyncRun.Trigger.SCHEDULE:
         # An operator's successful run shows the connection works again.
         fields.update(paused_at=None, paused_reason="")
-    return ProviderConnection.objects.filter(pk=connection.pk), fields
+    return ProviderConnection, connection.pk, fields
 
 
 _CHANGED_COLUMNS = "(id, available, pending, reserved, version)"

@@ -8,7 +8,8 @@ transaction, as soon as it arrives, exactly as a single run's (``execute.fetch_a
 
 Every guarantee of a single run holds per service: its lock (a service another worker holds
 is handed back, ``busy``), one active run (the runs were created one by one), the shared
-provider rate limit (taken before each request), the deadline (the batch's, which the lock
+provider rate limit (a slot for each request: the batch's reserved at once, the rest taken
+before the request), the deadline (the batch's, which the lock
 outlives), retries with backoff for that service alone (the caller queues a single-run task
 for each ``retry`` or ``busy`` outcome), the failure count and pause (``run_fail``), and
 redelivery safety (an ended run is left alone; a running one is resumed).
@@ -24,12 +25,11 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Q
 
 from balances import locks
 from balances.connections.actions import connection_config
 from balances.models import SyncRun
-from balances.providers import budget
+from balances.providers import budget, http, ratelimit
 from balances.providers.base import ConnectionConfig, ErrorCategory, Snapshot, get_adapter
 from balances.sync import execute, failures
 from balances.sync.schedule import run_fail
@@ -59,27 +59,29 @@ def sync_execute_batch(*, items: Sequence[Item]) -> dict[str, execute.Outcome]:
     tokens = _take_locks(items, outcomes)
     deadline = time.monotonic() + execute.sync_deadline_seconds()
     try:
-        with budget.until(deadline):
+        # The fetches of the batch reuse their HTTP clients (and kept-alive connections).
+        with budget.until(deadline), http.kept_clients():
             ready = _claim(items, tokens, outcomes)
             _fetch_and_apply_all(ready, deadline, outcomes)
     finally:
-        for service_id, token in tokens.items():
-            execute.release_lock(locks.service_lock_name(service_id), token)
+        _release_locks(tokens)
     return outcomes
 
 
 def _take_locks(items: Sequence[Item], outcomes: dict[str, execute.Outcome]) -> dict[int, str]:
-    """The lock of each service; a service someone else holds is ``busy`` (retried alone)."""
-    tokens: dict[int, str] = {}
-    for run_public_id, service_id in items:
-        name = locks.service_lock_name(service_id)
-        try:
-            token = locks.acquire(name, settings.SYNC_LOCK_TTL_SECONDS)
-        except RedisError as exc:
+    """The lock of each service (one Redis call for the batch); a service someone else holds
+    is ``busy`` (retried alone)."""
+    names = [locks.service_lock_name(service_id) for _run_id, service_id in items]
+    try:
+        taken = locks.acquire_many(names, settings.SYNC_LOCK_TTL_SECONDS)
+    except RedisError as exc:
+        for run_public_id, _service_id in items:
             outcomes[run_public_id] = execute.fail_unexpected(
                 run_public_id, exc, failures.BEFORE_FETCH
             )
-            continue
+        return {}
+    tokens: dict[int, str] = {}
+    for (run_public_id, service_id), name, token in zip(items, names, taken, strict=True):
         if token is None:
             outcomes[run_public_id] = execute.Outcome(
                 "busy", retry_in=max(1.0, execute.lock_remaining(name))
@@ -87,6 +89,16 @@ def _take_locks(items: Sequence[Item], outcomes: dict[str, execute.Outcome]) -> 
         else:
             tokens[service_id] = token
     return tokens
+
+
+def _release_locks(tokens: dict[int, str]) -> None:
+    try:
+        locks.release_many(
+            [(locks.service_lock_name(service_id), token) for service_id, token in tokens.items()]
+        )
+    except RedisError as exc:
+        # The locks free themselves at their TTL; the runs have ended either way.
+        log.warning("sync locks of %d services not released (%s)", len(tokens), type(exc).__name__)
 
 
 def _claim(
@@ -97,10 +109,7 @@ def _claim(
     mine = [(run_id, service_id) for run_id, service_id in items if service_id in tokens]
     if not mine:
         return []
-    which = Q()
-    for run_id, service_id in mine:
-        which |= Q(public_id=run_id, service_id=service_id)
-    claimed = {run.public_id: (run, versions) for run, versions in execute.mark_running(which)}
+    claimed = {run.public_id: (run, versions) for run, versions in execute.mark_running(mine)}
     ready = []
     for run_id, _service_id in mine:
         if run_id not in claimed:
@@ -150,7 +159,13 @@ def _fetch_and_apply_all(
     if not ready:
         return
     threads = max(1, min(settings.SYNC_BATCH_THREADS, len(ready)))
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sync-fetch") as pool:
+    # The provider's shared rate limit: the batch's slots taken at once (one Redis call),
+    # each fetch using one (balances/providers/ratelimit.py).
+    kinds = {item.connection.kind for item in ready}
+    with (
+        ratelimit.reserved(ready[0].connection.kind, len(ready) if len(kinds) == 1 else 0),
+        ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sync-fetch") as pool,
+    ):
         # Each fetch runs in a copy of this context: the budget's deadline and the log fields.
         futures: dict[Future[Snapshot | Exception], _Ready] = {
             pool.submit(contextvars.copy_context().run, _fetch_in_thread, item): item

@@ -17,16 +17,17 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import cache
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.contrib.postgres.expressions import ArraySubquery
 from django.db import DatabaseError
 from django.db import connection as db_connection
-from django.db.models import CharField, F, OuterRef, Q, Value
-from django.db.models.functions import Cast, Coalesce, Concat
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from balances import locks
@@ -44,10 +45,10 @@ from balances.providers.base import (
 from balances.sync import failures
 from balances.sync.apply import ConcurrentEdit, snapshot_apply
 from balances.sync.schedule import run_fail
-from core import sqlcombine
+from core import rawsql, sqlcombine
 from core.crypto import CredentialsUnreadable
 from core.redis import RedisError
-from services.models import ProviderConnection
+from services.models import ProviderConnection, Service
 
 log = logging.getLogger(__name__)
 
@@ -197,47 +198,101 @@ Claimed = tuple[SyncRun, dict[str, int]]
 
 
 def _mark_running(run_public_id: str, service_id: int) -> Claimed | None:
-    claimed = mark_running(Q(public_id=run_public_id, service_id=service_id))
+    claimed = mark_running([(run_public_id, service_id)])
     return claimed[0] if claimed else None
 
 
-def mark_running(which: Q) -> list[Claimed]:
-    """Move the queued (or interrupted running) runs ``which`` selects to running and load
-    each with its service, its connection and its balances' versions (read before the fetch:
-    see ``snapshot_apply``); the runs that already ended are not returned."""
+def mark_running(pairs: Sequence[tuple[str, int]]) -> list[Claimed]:
+    """Move the queued (or interrupted running) runs of ``pairs`` (run public id, service
+    id: both must match) to running and load each with its service, its connection and its
+    balances' versions (read before the fetch: see ``snapshot_apply``); the runs that already
+    ended are not returned.  One statement on PostgreSQL."""
+    if not pairs:
+        return []
     now = timezone.now()
-    runs = SyncRun.objects.filter(which, status__in=SyncRun.ACTIVE)
-    read = SyncRun.objects.select_related("service", "service__provider_connection")
-    postgres = db_connection.vendor == "postgresql"
-    if postgres:
-        read = read.annotate(balance_versions=_versions_subquery())
+    if db_connection.vendor != "postgresql":
+        return _mark_running_orm(pairs, now)
+    # query: mark running, returning the runs, their services, connections and balances
+    with db_connection.cursor() as cursor:
+        cursor.execute(
+            _claim_sql(len(pairs)),
+            [
+                SyncRun.Status.RUNNING,
+                now,
+                *SyncRun.ACTIVE,
+                *(value for pair in pairs for value in pair),
+            ],
+        )
+        rows = cursor.fetchall()
+    run_width, service_width, connection_width = _claim_widths()
+    result = []
+    for row in rows:
+        run = rawsql.loaded(SyncRun, row[:run_width])
+        service = rawsql.loaded(Service, row[run_width : run_width + service_width])
+        rest = row[run_width + service_width :]
+        connection = (
+            None if rest[0] is None else rawsql.loaded(ProviderConnection, rest[:connection_width])
+        )
+        # As select_related("service", "service__provider_connection") leaves them.
+        SyncRun.service.field.set_cached_value(run, service)
+        ProviderConnection.service.field.remote_field.set_cached_value(service, connection)
+        if connection is not None:
+            ProviderConnection.service.field.set_cached_value(connection, service)
+        pairs_text = (pair.rsplit(":", 1) for pair in rest[connection_width] or ())
+        result.append((run, {currency: int(version) for currency, version in pairs_text}))
+    return result
+
+
+@cache
+def _claim_widths() -> tuple[int, int, int]:
+    return tuple(  # type: ignore[return-value]
+        len(model._meta.concrete_fields) for model in (SyncRun, Service, ProviderConnection)
+    )
+
+
+@cache
+def _claim_sql(count: int) -> str:
+    """The claim, written by hand (PostgreSQL): it runs for every batch and every single run,
+    and the ORM took longer to build it (and to load its rows) than PostgreSQL to run it.
+    Identifiers from the models, quoted; every value is a parameter."""
+    q = db_connection.ops.quote_name
+    runs, services = q(SyncRun._meta.db_table), q(Service._meta.db_table)
+    connections, balances = q(ProviderConnection._meta.db_table), q(Balance._meta.db_table)
+    pairs = ", ".join(["(%s, %s)"] * count)
+    return (
+        f"WITH claimed AS (UPDATE {runs} SET {q('status')} = %s, "  # noqa: S608
+        f"{q('started_at')} = COALESCE({q('started_at')}, %s), "
+        f"{q('attempts')} = {q('attempts')} + 1, {q('next_attempt_at')} = NULL "
+        f"WHERE {q('status')} IN (%s, %s) AND ({q('public_id')}, {q('service_id')}) IN ({pairs}) "
+        "RETURNING *) "
+        f"SELECT {rawsql.columns(SyncRun, None, alias='r')}, "
+        f"{rawsql.columns(Service, None, alias='s')}, "
+        f"{rawsql.columns(ProviderConnection, None, alias='c')}, "
+        f"ARRAY(SELECT b.{q('currency')} || ':' || CAST(b.{q('version')} AS text) "
+        f"FROM {balances} b WHERE b.{q('service_id')} = r.{q('service_id')}) "
+        f"FROM claimed r JOIN {services} s ON s.{q('id')} = r.{q('service_id')} "
+        f"LEFT JOIN {connections} c ON c.{q('service_id')} = r.{q('service_id')}"
+    )
+
+
+def _mark_running_orm(pairs: Sequence[tuple[str, int]], now: datetime) -> list[Claimed]:
+    """``mark_running`` on other databases (SQLite, the embedded default): update, then read
+    (core/sqlcombine.claim), and the versions a query per run."""
+    which = Q()
+    for run_public_id, service_id in pairs:
+        which |= Q(public_id=run_public_id, service_id=service_id)
     claimed = sqlcombine.claim(
-        runs,
+        SyncRun.objects.filter(which, status__in=SyncRun.ACTIVE),
         {
             "status": SyncRun.Status.RUNNING,
             "started_at": Coalesce(F("started_at"), Value(now)),
             "attempts": F("attempts") + 1,
             "next_attempt_at": None,
         },
-        read,
+        SyncRun.objects.select_related("service", "service__provider_connection"),
         returning=("status", "started_at", "attempts", "next_attempt_at"),
-    )  # query: mark running, returning the runs, their services, connections and balances
-    if not postgres:  # query per run: the annotation is PostgreSQL's
-        return [(run, _expected_versions(run.service_id)) for run in claimed]
-    result = []
-    for run in claimed:
-        pairs = (pair.rsplit(":", 1) for pair in run.balance_versions or ())
-        result.append((run, {currency: int(version) for currency, version in pairs}))
-    return result
-
-
-def _versions_subquery() -> ArraySubquery:
-    """``CURRENCY:version`` of each of the run's service's balances, inside the run's query."""
-    return ArraySubquery(
-        Balance.objects.filter(service_id=OuterRef("service_id"))
-        .order_by()
-        .values(pair=Concat("currency", Value(":"), Cast("version", CharField())))
     )
+    return [(run, _expected_versions(run.service_id)) for run in claimed]
 
 
 def fetch(adapter: ProviderAdapter, config: ConnectionConfig) -> Snapshot | Exception:

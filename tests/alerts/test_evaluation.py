@@ -301,9 +301,7 @@ def test_a_rule_created_after_the_balance_was_unwatched_is_heard_by_the_next_wri
     assert (alert.kind, alert.opened_value) == ("available_below", "90.00")
 
 
-def test_a_payout_on_an_unwatched_balance_hears_a_rule_created_since(
-    db, make_rule, operator_actor
-):
+def test_a_payout_on_an_unwatched_balance_hears_a_rule_created_since(db, make_rule, operator_actor):
     from payouts import actions as payout_actions
 
     service = ServiceFactory()

@@ -202,3 +202,41 @@ def test_build_url_keeps_commas():
         http.build_url("https://x.test/base/", "/v1/a", {"currency": "EUR,USD", "q": "a b"})
         == "https://x.test/base/v1/a?currency=EUR,USD&q=a%20b"
     )
+
+
+def test_sessions_of_a_kept_clients_block_share_one_client_and_no_cookies(
+    provider_server, monkeypatch
+):
+    """A batch reuses its HTTP clients (balances/sync/batch.py): one client for sessions
+    one after the other, and what a provider sets as a cookie never reaches the next
+    session, as with a new client each time."""
+    provider_server.route(PATH, OK, headers={"Set-Cookie": "session=abc123; Path=/"})
+    made = []
+    real = http._new_client
+
+    def counting(*args, **kwargs):
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(http, "_new_client", counting)
+    with http.kept_clients():
+        for _ in range(3):
+            fetch(provider_server.url)
+        assert len(made) == 1 and not made[0].is_closed
+
+    assert made[0].is_closed  # closed at the end of the block
+    assert len(provider_server.requests) == 3
+    assert [r.header("Cookie") for r in provider_server.requests] == [None, None, None]
+    assert all(r.header("Authorization") == f"Bearer {KEY}" for r in provider_server.requests)
+
+
+def test_without_a_kept_clients_block_each_session_has_its_own_client(provider_server, monkeypatch):
+    provider_server.route(PATH, OK)
+    made = []
+    real = http._new_client
+    monkeypatch.setattr(
+        http, "_new_client", lambda *args, **kwargs: made.append(real(*args, **kwargs)) or made[-1]
+    )
+    fetch(provider_server.url)
+    fetch(provider_server.url)
+    assert len(made) == 2 and all(client.is_closed for client in made)

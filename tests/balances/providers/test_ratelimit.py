@@ -172,3 +172,79 @@ def test_local_fallback_retry_after(settings):
         ratelimit.acquire(KIND, max_wait=0)
     assert info.value.category == ErrorCategory.RATE_LIMITED
     assert 4 < info.value.retry_after <= 5
+
+
+def test_a_reservation_takes_the_free_slots_at_once_and_gives_back_the_unused(settings):
+    """A batch of syncs takes its slots in one call (ratelimit.reserved): as many as are
+    free, counted against everyone at once; the requests made inside use them, and what
+    is left is freed on leaving."""
+    settings.PROVIDER_RATE_LIMITS = {KIND: (5, 60)}
+    ratelimit.acquire(KIND, max_wait=0)  # someone else's request: 4 left
+    with ratelimit.reserved(KIND, 10):
+        # All 4 free slots are the batch's now: nobody else gets one.
+        with pytest.raises(ProviderError) as refused:
+            _outsider_acquire()
+        assert refused.value.category == ErrorCategory.RATE_LIMITED
+        for _ in range(3):
+            ratelimit.acquire(KIND, max_wait=0)  # reserved slots, no wait
+    # One reserved slot was unused: given back, so one more request gets through, and no more.
+    ratelimit.acquire(KIND, max_wait=0)
+    with pytest.raises(ProviderError):
+        ratelimit.acquire(KIND, max_wait=0)
+
+
+def _outsider_acquire() -> None:
+    """A request from outside the batch (another worker): a fresh context, no reservation."""
+    import contextvars
+
+    contextvars.Context().run(ratelimit.acquire, KIND, max_wait=0)
+
+
+def test_the_batch_beyond_its_reservation_waits_its_turn(settings):
+    settings.PROVIDER_RATE_LIMITS = {KIND: (2, 60)}
+    with ratelimit.reserved(KIND, 3):
+        ratelimit.acquire(KIND, max_wait=0)
+        ratelimit.acquire(KIND, max_wait=0)
+        with pytest.raises(ProviderError) as full:
+            ratelimit.acquire(KIND, max_wait=0)  # only 2 were free: the third asks, and waits
+    assert full.value.category == ErrorCategory.RATE_LIMITED and full.value.retryable
+
+
+def test_a_reservation_is_not_used_after_its_time(settings, monkeypatch):
+    settings.PROVIDER_RATE_LIMITS = {KIND: (3, 60)}
+    monkeypatch.setattr(ratelimit, "RESERVATION_USABLE_SECONDS", 0.05)
+    with ratelimit.reserved(KIND, 2):
+        _outsider_acquire()  # the one slot not reserved
+        with pytest.raises(ProviderError):
+            _outsider_acquire()  # the other two are the batch's
+        time.sleep(0.1)
+        # Past their time the reserved slots are not used, and freed at once: each request
+        # takes its own slot.
+        ratelimit.acquire(KIND, max_wait=0)
+        _outsider_acquire()
+        with pytest.raises(ProviderError):
+            ratelimit.acquire(KIND, max_wait=0)
+
+
+def test_reservations_from_processes_at_once_never_exceed_the_limit(settings):
+    limit, window = 4, 0.5
+    settings.PROVIDER_RATE_LIMITS = {KIND: (limit, window)}
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    workers = [context.Process(target=_reserve_and_acquire, args=(3, results)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    times = [results.get(timeout=20) for _ in range(12)]
+    for worker in workers:
+        worker.join(timeout=10)
+        assert worker.exitcode == 0
+    # A reserved slot counts from its taking until the end of its hold: never more than the
+    # limit in any window, and reservations hold the window longer than single requests.
+    assert_never_more_than(times, limit, window, slack=0.05)
+
+
+def _reserve_and_acquire(count: int, results) -> None:
+    with ratelimit.reserved(KIND, count):
+        for _ in range(count):
+            ratelimit.acquire(KIND, max_wait=30)
+            results.put(time.time())

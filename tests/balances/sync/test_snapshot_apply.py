@@ -14,6 +14,7 @@ from balances.actions import balance_create, balance_update
 from balances.models import Balance, BalanceChange, SyncRun
 from balances.providers.base import CurrencyFigures, Snapshot
 from balances.sync.apply import ConcurrentEdit, snapshot_apply
+from core import sqlcombine
 from core.actors import Actor
 from services.models import ProviderConnection
 from tests.factories import ServiceFactory
@@ -196,7 +197,8 @@ def test_apply_is_all_or_nothing(setup, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(BalanceChange.objects, "bulk_create", broken)
+    # The history is written by hand (core/sqlcombine.py), after the balances.
+    monkeypatch.setattr(sqlcombine, "insert_rows", broken)
     with pytest.raises(RuntimeError):
         snapshot_apply(
             run=run,

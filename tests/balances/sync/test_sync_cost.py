@@ -63,11 +63,12 @@ def test_a_sync_that_changes_nothing_costs_six_statements(provider, connect, cou
     assert outcome.status == "succeeded"
     sql = statements(ctx)
     # 1. UPDATE the run to running, RETURNING it with its service, its connection and its
-    #    balances' versions (core/sqlcombine.claim), before the fetch, outside a transaction;
+    #    balances' versions (execute.mark_running, written by hand), before the fetch,
+    #    outside a transaction;
     # 2. BEGIN (the apply's transaction, after the fetch);
     # 3. SELECT … FOR UPDATE the service's balances;
     # 4. one statement: stamp the balances as synced, finish the run, record the
-    #    connection's success (core/sqlcombine.update_all);
+    #    connection's success (core/sqlcombine.update_rows);
     # 5. SELECT whether the service has an unresolved alert (alerts, on SyncFinished);
     # 6. COMMIT.
     assert len(sql) == 6, "\n".join(sql)
@@ -327,3 +328,33 @@ def test_a_batch_stopped_by_celerys_time_limit_fails_its_unfinished_runs(
     finished.refresh_from_db()
     assert (waiting.status, waiting.error_category) == ("failed", "timeout")
     assert finished.status == "succeeded"  # an ended run is left alone
+
+
+def test_a_batch_takes_its_locks_and_rate_limit_slots_in_one_call_each(
+    provider, connect, monkeypatch
+):
+    from core import ratelimit as shared_ratelimit
+
+    provider.route(SYNCPAY_PATH, syncpay_body(("USD", "3.00", "0.00")))
+    services = [fleet_service(connect, provider.url, ["USD"]) for _ in range(4)]
+    calls = {"hit": 0, "reserve": 0, "acquire": 0, "acquire_many": 0}
+
+    def counted(module, name):
+        real = getattr(module, name)
+
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, wrapper)
+
+    counted(shared_ratelimit, "hit")
+    counted(shared_ratelimit, "reserve")
+    counted(locks, "acquire")
+    counted(locks, "acquire_many")
+
+    outcomes = sync_execute_batch(items=[(new_run(s).public_id, s.pk) for s in services])
+
+    assert {o.status for o in outcomes.values()} == {"succeeded"}
+    assert provider.hits(SYNCPAY_PATH) == 4
+    assert calls == {"hit": 0, "reserve": 1, "acquire": 0, "acquire_many": 1}
