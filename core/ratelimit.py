@@ -44,31 +44,6 @@ if wait < 1 then wait = 1 end
 return {0, wait}
 """
 
-# Several slots at once, for requests that will be made within ``hold`` (a batch's): each is
-# recorded as made at the end of that time, so it counts for every window that the request,
-# made any time before, can fall in.  KEYS[1]; ARGV: window (µs), limit, count, hold (µs),
-# member prefix.  Returns how many were taken (members prefix..1 to prefix..n).
-_RESERVE_LUA = """
-local key = KEYS[1]
-local window = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
-local count = tonumber(ARGV[3])
-local hold = tonumber(ARGV[4])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-local n = math.min(count, limit - redis.call('ZCARD', key))
-for i = 1, n do
-  redis.call('ZADD', key, now + hold, ARGV[5] .. i)
-end
-if n > 0 then
-  redis.call('PEXPIRE', key, math.ceil((window + hold) / 1000) + 1000)
-else
-  n = 0
-end
-return n
-"""
-
 # Drop the in-memory logs of names not hit for a while every this many hits, so that a
 # stream of one-off callers (anonymous IPs) does not grow the process without bound.
 _PRUNE_EVERY = 1000
@@ -127,31 +102,6 @@ def hit(name: str, *, limit: int, seconds: float) -> float:
         args=[max(int(seconds * 1_000_000), 1), limit, uuid.uuid4().hex],
     )
     return 0.0 if int(granted) == 1 else int(wait_us) / 1_000_000
-
-
-def reserve(name: str, *, limit: int, seconds: float, count: int, hold: float) -> list[str]:
-    """Take up to ``count`` slots of ``name``'s window at once (one Redis call), for hits
-    that will happen within ``hold`` seconds; returns the slots taken (as many as are free
-    now), which :func:`give_back` returns unused.  Each counts as a hit made ``hold``
-    seconds from now, so no window ever holds more than ``limit`` hits whenever within
-    ``hold`` they are made.  Only with Redis (in memory, a hit costs nothing to ask for):
-    elsewhere nothing is reserved."""
-    if limit <= 0 or count <= 0 or not settings.USE_REDIS:
-        return []
-    prefix = f"{uuid.uuid4().hex}:"
-    taken = shared_redis.run_script(
-        _RESERVE_LUA,
-        keys=[name],
-        args=[max(int(seconds * 1_000_000), 1), limit, count, max(int(hold * 1_000_000), 0),
-              prefix],
-    )  # fmt: skip
-    return [f"{prefix}{n}" for n in range(1, int(taken) + 1)]
-
-
-def give_back(name: str, slots: list[str]) -> None:
-    """Free reserved slots that were not used (their hits were never made)."""
-    if slots and settings.USE_REDIS:
-        shared_redis.client().zrem(shared_redis.key(name), *slots)
 
 
 def reset(*names: str, prefix: str | None = None) -> None:

@@ -71,7 +71,7 @@ def _insert_sql(model: type[Model], columns: tuple[str, ...], vendor: str) -> st
     table = quote(model._meta.db_table)
     names = ", ".join(quote(column) for column in columns)
     marks = ", ".join(["%s"] * len(columns))
-    pk = quote(model._meta.pk.column)
+    pk = quote(str(model._meta.pk.column))
     # Identifiers only, from the model; the values are parameters.
     return f"INSERT INTO {table} ({names}) VALUES ({marks}) RETURNING {pk}"  # noqa: S608
 
@@ -108,7 +108,7 @@ def insert_parts(
     connection = connections[using]
     quote = connection.ops.quote_name
     fields = _fields(model, tuple(values))
-    names = ", ".join(quote(field.column) for field in fields)
+    names = ", ".join(quote(str(field.column)) for field in fields)
     params = [
         field.get_db_prep_save(values[field.attname], connection=connection) for field in fields
     ]
@@ -142,7 +142,7 @@ def columns(model: type[Model], attnames: Sequence[str] | None, *, alias: str) -
     SELECT list."""
     quote = connections["default"].ops.quote_name
     names = None if attnames is None else tuple(attnames)
-    return ", ".join(f"{alias}.{quote(field.column)}" for field in _fields(model, names))
+    return ", ".join(f"{alias}.{quote(str(field.column))}" for field in _fields(model, names))
 
 
 def select_list(model: type[Model], attnames: Sequence[str] | None = None, *, using: str) -> str:

@@ -75,7 +75,7 @@ def _hold_sql(vendor: str) -> str:
     q = connection.ops.quote_name
     table, held, available = q(Balance._meta.db_table), q("held"), q("available")
     currency = f"{table}.{q('currency')}"
-    returned = ", ".join(f"{table}.{q(Balance._meta.get_field(n).column)}" for n in _COLUMNS)
+    returned = ", ".join(f"{table}.{q(rawsql.column(Balance, n))}" for n in _COLUMNS)
     # CASE: "available - held" is only computed where it cannot leave 64 bits, and where
     # the hold fits, held + amount <= available cannot either.  Identifiers come from the
     # models, quoted; every value is a parameter.
@@ -131,7 +131,7 @@ def _quiet_hold_sql(vendor: str) -> str:
     q = connection.ops.quote_name
     table, held, available = q(Balance._meta.db_table), q("held"), q("available")
     policy = q(ApprovalPolicy._meta.db_table)
-    returned = ", ".join(q(Balance._meta.get_field(n).column) for n in _COLUMNS)
+    returned = ", ".join(q(rawsql.column(Balance, n)) for n in _COLUMNS)
     # As _hold_sql, and only on a balance no rule above watches, under an approval policy
     # that still lets the payout through without approval (the platform default's answer
     # when the currency has no policy).  Identifiers from the models; values are parameters.

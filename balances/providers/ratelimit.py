@@ -14,11 +14,7 @@ later instead of holding a worker.
 from __future__ import annotations
 
 import random
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from contextvars import ContextVar
 
 from django.conf import settings
 
@@ -67,91 +63,11 @@ def _try_take(kind: str, limit: int, window: float) -> float:
         ) from None
 
 
-# A batch of syncs reserves its slots at once (one Redis call instead of one per request),
-# usable for this long and each recorded as a request made at the end of it (see
-# core.ratelimit.reserve): a slot counts at least as long as one taken when it is used.
-RESERVATION_USABLE_SECONDS = 2.0
-
-
-class _Reservation:
-    def __init__(self, kind: str, slots: list[str], usable_until: float) -> None:
-        self.kind = kind
-        self.slots = slots
-        self.usable_until = usable_until
-        self._lock = threading.Lock()
-
-    def take(self) -> tuple[bool, list[str]]:
-        """Whether a reserved slot was taken; and, once their time is over, the slots left
-        (to be freed at once rather than when the batch ends)."""
-        with self._lock:
-            if not self.slots:
-                return False, []
-            if time.monotonic() < self.usable_until:
-                self.slots.pop()
-                return True, []
-            slots, self.slots = self.slots, []
-            return False, slots
-
-    def unused(self) -> list[str]:
-        with self._lock:
-            slots, self.slots = self.slots, []
-            return slots
-
-
-_reservation: ContextVar[_Reservation | None] = ContextVar(
-    "provider_rate_reservation", default=None
-)
-
-
-@contextmanager
-def reserved(kind: str, count: int) -> Iterator[None]:
-    """Inside the block (threads started in it with a copy of its context share it), the
-    first ``count`` requests to ``kind`` made within ``RESERVATION_USABLE_SECONDS`` use slots
-    taken at once on entering it, as many as were free; the others, and those made later,
-    take theirs one by one as always.  The unused slots are freed when their time is over
-    or on leaving, whichever comes first."""
-    spec = limit_for(kind)
-    if spec is None or spec[0] <= 0 or count <= 0:
-        yield
-        return
-    limit, window = spec
-    started = time.monotonic()
-    try:
-        slots = ratelimit.reserve(
-            key_for(kind),
-            limit=limit,
-            seconds=window,
-            count=count,
-            hold=RESERVATION_USABLE_SECONDS,
-        )
-    except RedisError:
-        slots = []  # each request asks on its own, and meets the outage there
-    reservation = _Reservation(kind, slots, started + RESERVATION_USABLE_SECONDS)
-    token = _reservation.set(reservation)
-    try:
-        yield
-    finally:
-        _reservation.reset(token)
-        unused = reservation.unused()
-        if unused:
-            with suppress(RedisError):  # else they expire with their window
-                ratelimit.give_back(key_for(kind), unused)
-
-
 def acquire(kind: str, *, max_wait: float = 5.0) -> None:
     """Take one request slot for provider ``kind``; see the module docstring."""
     spec = limit_for(kind)
     if spec is None:
         return
-    reservation = _reservation.get()
-    if reservation is not None and reservation.kind == kind:
-        took, stale = reservation.take()
-        if stale:
-            with suppress(RedisError):  # else they expire with their window
-                ratelimit.give_back(key_for(kind), stale)
-        if took:
-            metrics.rate_limit_waited(kind, 0.0)
-            return
     limit, window = spec
     if limit <= 0:
         raise ProviderError(

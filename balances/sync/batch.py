@@ -8,8 +8,7 @@ transaction, as soon as it arrives, exactly as a single run's (``execute.fetch_a
 
 Every guarantee of a single run holds per service: its lock (a service another worker holds
 is handed back, ``busy``), one active run (the runs were created one by one), the shared
-provider rate limit (a slot for each request: the batch's reserved at once, the rest taken
-before the request), the deadline (the batch's, which the lock
+provider rate limit (a slot taken before each request), the deadline (the batch's, which the lock
 outlives), retries with backoff for that service alone (the caller queues a single-run task
 for each ``retry`` or ``busy`` outcome), the failure count and pause (``run_fail``), and
 redelivery safety (an ended run is left alone; a running one is resumed).
@@ -29,7 +28,7 @@ from django.conf import settings
 from balances import locks
 from balances.connections.actions import connection_config
 from balances.models import SyncRun
-from balances.providers import budget, http, ratelimit
+from balances.providers import budget, http
 from balances.providers.base import ConnectionConfig, ErrorCategory, Snapshot, get_adapter
 from balances.sync import execute, failures
 from balances.sync.schedule import run_fail
@@ -159,13 +158,7 @@ def _fetch_and_apply_all(
     if not ready:
         return
     threads = max(1, min(settings.SYNC_BATCH_THREADS, len(ready)))
-    # The provider's shared rate limit: the batch's slots taken at once (one Redis call),
-    # each fetch using one (balances/providers/ratelimit.py).
-    kinds = {item.connection.kind for item in ready}
-    with (
-        ratelimit.reserved(ready[0].connection.kind, len(ready) if len(kinds) == 1 else 0),
-        ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sync-fetch") as pool,
-    ):
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sync-fetch") as pool:
         # Each fetch runs in a copy of this context: the budget's deadline and the log fields.
         futures: dict[Future[Snapshot | Exception], _Ready] = {
             pool.submit(contextvars.copy_context().run, _fetch_in_thread, item): item

@@ -330,14 +330,14 @@ def test_a_batch_stopped_by_celerys_time_limit_fails_its_unfinished_runs(
     assert finished.status == "succeeded"  # an ended run is left alone
 
 
-def test_a_batch_takes_its_locks_and_rate_limit_slots_in_one_call_each(
+def test_a_batch_takes_its_locks_in_one_call_and_a_rate_limit_slot_per_fetch(
     provider, connect, monkeypatch
 ):
     from core import ratelimit as shared_ratelimit
 
     provider.route(SYNCPAY_PATH, syncpay_body(("USD", "3.00", "0.00")))
     services = [fleet_service(connect, provider.url, ["USD"]) for _ in range(4)]
-    calls = {"hit": 0, "reserve": 0, "acquire": 0, "acquire_many": 0}
+    calls = {"hit": 0, "acquire": 0, "acquire_many": 0}
 
     def counted(module, name):
         real = getattr(module, name)
@@ -349,7 +349,6 @@ def test_a_batch_takes_its_locks_and_rate_limit_slots_in_one_call_each(
         monkeypatch.setattr(module, name, wrapper)
 
     counted(shared_ratelimit, "hit")
-    counted(shared_ratelimit, "reserve")
     counted(locks, "acquire")
     counted(locks, "acquire_many")
 
@@ -357,4 +356,4 @@ def test_a_batch_takes_its_locks_and_rate_limit_slots_in_one_call_each(
 
     assert {o.status for o in outcomes.values()} == {"succeeded"}
     assert provider.hits(SYNCPAY_PATH) == 4
-    assert calls == {"hit": 0, "reserve": 1, "acquire": 0, "acquire_many": 1}
+    assert calls == {"hit": 4, "acquire": 0, "acquire_many": 1}
