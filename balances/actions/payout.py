@@ -107,10 +107,17 @@ def balance_hold_for_new_payout(
     if not rows:
         return None
     row = rows[0]
-    values = rawsql.convert(Balance, _COLUMNS, row[: len(_COLUMNS)])
-    balance = rawsql.instance(Balance, values.pop("id"), values)
+    balance = _held_row(service=service, row=row, amount=amount)
     for name, value in zip(RULE_COLUMNS, row[len(_COLUMNS) :], strict=True):
         setattr(balance, name, value)  # raw, for rules_from_raw
+    return balance
+
+
+def _held_row(*, service: Service, row: Sequence[Any], amount: Decimal) -> Balance:
+    """The balance a hold's ``UPDATE ... RETURNING`` left (``row``: the balance's columns
+    first), announced like every hold."""
+    values = rawsql.convert(Balance, _COLUMNS, row[: len(_COLUMNS)])
+    balance = rawsql.instance(Balance, values.pop("id"), values)
     balance.service = service  # the hold's event names it: no query for it
     after = events.figures_of(balance)
     before = events.figures(
@@ -167,18 +174,7 @@ def quiet_hold_sql(
 def quiet_hold_done(*, service: Service, row: Sequence[Any], amount: Decimal) -> Balance:
     """The balance as the hold of :func:`quiet_hold_sql` left it (``row``: its RETURNING
     columns first), announced like every hold; the caller's statement has committed."""
-    values = rawsql.convert(Balance, _COLUMNS, row[: len(_COLUMNS)])
-    balance = rawsql.instance(Balance, values.pop("id"), values)
-    balance.service = service
-    after = events.figures_of(balance)
-    before = events.figures(
-        available=after.available,
-        pending=after.pending,
-        reserved=after.reserved,
-        held=after.held - amount,
-    )
-    _announce_hold(balance, before=before, after=after)
-    return balance
+    return _held_row(service=service, row=row, amount=amount)
 
 
 QUIET_HOLD_COLUMNS = len(_COLUMNS)
