@@ -61,6 +61,10 @@ beat: $(VENV)/.installed-run
 
 bench: $(VENV)/.installed-dev
 	@.ci/preflight
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && echo "make bench: installing wrk (apt-get install wrk)..." \
+	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk) >/dev/null; } \
+	  || { echo "make bench: wrk is needed for benchmarks/api_balances.py (install Debian's 'wrk')" >&2; exit 1; }
 	$(PY) benchmarks/run_all.py
 
 # Django's production checks, as README promises they pass: DEBUG off and throwaway values
