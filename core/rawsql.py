@@ -21,19 +21,22 @@ a default would have computed (ids, timestamps).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any, TypeVar
 
 import psycopg
-from django.db import connections
+from django.db import NotSupportedError, connections
 from django.db.models import Field, Model, signals
 from django.db.models.base import ModelState
 from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
 from django.db.models.query_utils import DeferredAttribute
 
 M = TypeVar("M", bound=Model)
+
+log = logging.getLogger(__name__)
 
 
 def fetch(sql: str, params: Sequence[Any] = (), *, using: str = "default") -> list[tuple[Any, ...]]:
@@ -55,14 +58,48 @@ def fetch(sql: str, params: Sequence[Any] = (), *, using: str = "default") -> li
             return list(cursor.fetchall()) if cursor.description else []
     connection.validate_no_broken_transaction()
     began = time.monotonic()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params, prepare=True)
-        rows = list(cursor.fetchall()) if cursor.description else []
+    try:
+        rows = _run_prepared(connection, sql, params)
+    except NotSupportedError as exc:
+        if not _stale_plan(exc) or not connection.get_autocommit():
+            # In a transaction the statement aborted it: its rollback (Django's atomic)
+            # makes psycopg forget every prepared statement, and the next try prepares anew.
+            raise
+        # A migration changed a column this statement returns (a type, a length): PostgreSQL
+        # refuses the old plan before running anything, and keeps refusing it on this
+        # connection.  Outside a transaction nothing was written: run it once more on a
+        # new connection.
+        _forget_prepared(connection)
+        rows = _run_prepared(connection, sql, params)
     if connection.queries_logged:
         connection.queries_log.append(
             {"sql": f"{sql} -- {list(params)!r}", "time": f"{time.monotonic() - began:.3f}"}
         )
     return rows
+
+
+def _run_prepared(connection: Any, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, prepare=True)
+        return list(cursor.fetchall()) if cursor.description else []
+
+
+def _stale_plan(exc: NotSupportedError) -> bool:
+    """Whether PostgreSQL refused a prepared statement because its result type changed
+    (SQLSTATE 0A000, "cached plan must not change result type")."""
+    cause = exc.__cause__
+    return isinstance(
+        cause, psycopg.errors.FeatureNotSupported
+    ) and "cached plan must not change result type" in str(cause)
+
+
+def _forget_prepared(connection: Any) -> None:
+    """A new connection, which has no prepared statements.  (``DEALLOCATE ALL`` would keep
+    the connection, but psycopg only notices that command the first time its text runs on a
+    connection, and would then name statements the server no longer has.)"""
+    log.warning("prepared statements refused after a schema change: reconnecting")
+    connection.close()
+    connection.ensure_connection()
 
 
 @cache
