@@ -9,6 +9,7 @@ one creation, each beside its target and the figure measured before the hot path
     .venv/bin/python benchmarks/payouts_bench.py                  # the action, then the API
     .venv/bin/python benchmarks/payouts_bench.py --via action     # the action, no HTTP stack
     .venv/bin/python benchmarks/payouts_bench.py --open 10000     # with 10,000 open payouts
+    .venv/bin/python benchmarks/payouts_bench.py --watched        # an alert rule on the balance
     .venv/bin/python benchmarks/payouts_bench.py --mode threads   # 8 threads, one process
     .venv/bin/python benchmarks/payouts_bench.py --clients 16 --payouts 2000
 
@@ -110,6 +111,20 @@ def add_open_payouts(service, count: int) -> None:
     )
     held = F("held") + amount_value(count * TOTAL)  # storage units, as the actions write
     Balance.objects.filter(service=service, currency="EUR").update(held=held)
+
+
+def watch_balance(service) -> None:
+    """An "available for payout below 1.00" rule on the service's EUR balance, never met
+    during the run: each payout on a watched balance evaluates the rule under its lock."""
+    from alerts.actions import rule_create
+
+    rule_create(
+        service=service,
+        currency="EUR",
+        kind="available_for_payout_below",
+        threshold="1.00",
+        actor=Actor.system("benchmark"),
+    )
 
 
 def queries_of_one(via: str, service, key: str) -> int:
@@ -308,8 +323,9 @@ ROWS = [
 def report(via: str, args: argparse.Namespace, after: dict, before: dict | None) -> None:
     key, floor, target = TARGETS[via]
     met = after[key] >= floor and (via != "api" or after["p99_ms"] <= 60)
+    watched = ", watched by an alert rule" if args.watched else ""
     print(
-        f"payouts on one balance with {args.open} open payouts, {args.clients} concurrent "
+        f"payouts on one balance{watched} with {args.open} open payouts, {args.clients} concurrent "
         f"clients ({args.mode}) via {via}, {after['payouts']} payouts per run"
     )
     for label, field, shape in ROWS:
@@ -332,6 +348,11 @@ def main() -> None:
         "--open", type=int, default=0, help="open payouts on the balance before the run"
     )
     parser.add_argument(
+        "--watched",
+        action="store_true",
+        help="an alert rule on the balance (available for payout below 1.00, never met)",
+    )
+    parser.add_argument(
         "--no-baseline",
         action="store_true",
         help="skip the run of the path as it was before the rework",
@@ -347,6 +368,8 @@ def main() -> None:
     try:
         world = setup_world(args.clients)
         add_open_payouts(world[0], args.open)
+        if args.watched:
+            watch_balance(world[0])
         for via in ["action", "api"] if args.via == "both" else [args.via]:
             before = None
             if not args.no_baseline:
