@@ -13,21 +13,31 @@ A subscriber says when it wants to hear:
 An in-transaction subscriber that raises makes the publishing action fail (and roll back): it is
 part of the write.  An on-commit subscriber that raises is logged and does not affect the
 others.
+
+One write often publishes several events (a payout: its hold and its status; a sync: every
+balance it changed).  Inside ``shared_reads()`` the after-commit subscribers of those events
+share what they read through ``shared()`` (the webhooks read the active webhooks once, not
+once per event).  The block must include the commit, which runs them.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+_shared: ContextVar[dict[str, Any] | None] = ContextVar("events_shared_reads", default=None)
 
 Handler = Callable[[Any], None]
 
@@ -131,3 +141,28 @@ def _guarded(handler: Handler, event: Any) -> Callable[[], None]:
             logger.exception("event handler %s failed for %s", handler, type(event).__name__)
 
     return run
+
+
+@contextmanager
+def shared_reads() -> Iterator[None]:
+    """Within the block, what the after-commit subscribers read through ``shared()`` is read
+    once: wrap one write together with its commit.  A block inside another shares the outer
+    one's reads."""
+    if _shared.get() is not None:
+        yield
+        return
+    token = _shared.set({})
+    try:
+        yield
+    finally:
+        _shared.reset(token)
+
+
+def shared(key: str, load: Callable[[], T]) -> T:
+    """``load()``, or inside ``shared_reads()`` what it returned the first time for ``key``."""
+    memo = _shared.get()
+    if memo is None:
+        return load()
+    if key not in memo:
+        memo[key] = load()
+    return memo[key]

@@ -50,7 +50,7 @@ from balances.actions.payout import (
     quiet_hold_sql,
 )
 from balances.models import Balance
-from core import rawsql
+from core import events, rawsql
 from core.actors import Actor
 from core.errors import Conflict, NotAllowed, NotFound, Unprocessable
 from core.money import currencies
@@ -537,9 +537,11 @@ def payout_create(
     rules = found.rules
     for attempt in range(POLICY_ATTEMPTS):
         try:
-            if attempt == 0 and (payout := _write_at_once(draft, found)) is not None:
-                return payout, True
-            return _write(draft, rules), True
+            # The hold's and the status's after-commit listeners share their reads.
+            with events.shared_reads():
+                if attempt == 0 and (payout := _write_at_once(draft, found)) is not None:
+                    return payout, True
+                return _write(draft, rules), True
         except _KeyTaken:
             existing = _existing(service, key)
             if existing is None:  # pragma: no cover - any other constraint is a bug

@@ -45,7 +45,7 @@ from balances.providers.base import (
 from balances.sync import failures
 from balances.sync.apply import ConcurrentEdit, snapshot_apply
 from balances.sync.schedule import run_fail
-from core import rawsql, sqlcombine
+from core import events, rawsql, sqlcombine
 from core.crypto import CredentialsUnreadable
 from core.redis import RedisError
 from services.models import ProviderConnection, Service
@@ -334,9 +334,11 @@ def fetch_and_apply(
         if _deadline_passed(run, deadline):
             return Outcome("failed")
         try:
-            snapshot_apply(
-                run=run, connection=connection, snapshot=snapshot, expected_versions=expected
-            )
+            # Every changed balance's after-commit listeners share their reads.
+            with events.shared_reads():
+                snapshot_apply(
+                    run=run, connection=connection, snapshot=snapshot, expected_versions=expected
+                )
         except ConcurrentEdit as exc:
             conflict, expected = exc, None
             log.info("sync run=%s re-fetching after concurrent edit of %s", run.public_id, exc)

@@ -44,7 +44,9 @@ def test_a_payout_by_a_person_on_a_balance_no_rule_watches_is_one_statement(
     # are the test's SAVEPOINT and RELEASE SAVEPOINT around it): 3 the hold (UPDATE ...
     # RETURNING: the row lock, the funds check, still unwatched, still no approval needed),
     # the payout, its timeline entry and the audit entry.  After the commit: 5 and 6 the
-    # active webhooks, for the balance change and for the payout's status.
+    # active webhooks, for the balance change and for the payout's status (here the test's
+    # transaction runs them after the action; after a real commit they share one reading,
+    # tests/payouts/test_after_commit_reads.py).
     with (
         django_assert_num_queries(6) as captured,
         django_capture_on_commit_callbacks(execute=True),
@@ -171,7 +173,8 @@ def test_a_payout_through_the_api_costs_nine_statements(
     # made with the Idempotency-Key, whether a rule watches the balance, the approval policy
     # and the fee rule; 6 ONE statement: the hold, the payout, its timeline entry and the
     # audit entry (5 and 7 are the test's SAVEPOINT around it); 8 and 9 the active webhooks
-    # (on commit).  The answer's timeline is the entry just written: not read back.
+    # (on commit; one reading after a real commit, tests/payouts/test_after_commit_reads.py).
+    # The answer's timeline is the entry just written: not read back.
     with (
         django_assert_num_queries(9) as captured,
         django_capture_on_commit_callbacks(execute=True),

@@ -357,3 +357,28 @@ def test_a_batch_takes_its_locks_in_one_call_and_a_rate_limit_slot_per_fetch(
     assert {o.status for o in outcomes.values()} == {"succeeded"}
     assert provider.hits(SYNCPAY_PATH) == 4
     assert calls == {"hit": 4, "acquire": 0, "acquire_many": 1}
+
+
+# Transactional: the after-commit work runs at the apply's real commit, as in production.
+@pytest.mark.django_db(transaction=True)
+def test_a_sync_that_changes_every_balance_reads_the_webhooks_once(provider, connect):
+    codes = CODES[:20]
+    service = fleet_service(connect, provider.url, codes)
+    provider.route(SYNCPAY_PATH, syncpay_body(*[(c, "5.00", "0.00") for c in codes]))
+    run = new_run(service)
+
+    with CaptureQueriesContext(connection) as ctx:
+        outcome = sync_execute(run_public_id=run.public_id, service_id=service.pk)
+
+    assert outcome.status == "succeeded"
+    sql = statements(ctx)
+    # 20 balance changes announced after the commit, from one reading of the active
+    # webhooks (events.shared_reads around the apply): 20 readings before.
+    assert len([s for s in sql if '"webhooks_webhook"' in s]) == 1, "\n".join(sql)
+    # The claim, BEGIN, the lock, the balances' new figures, their history, the run's end
+    # with the connection's success, the alerts check, COMMIT, the active webhooks: 9, the
+    # figure benchmarks/sync_bench.py prints for 20 currencies (28 before).
+    assert len(sql) == 9, "\n".join(sql)
+    assert sql[-2] == "COMMIT" and '"webhooks_webhook"' in sql[-1]
+    run.refresh_from_db()
+    assert (run.status, run.updated_count) == ("succeeded", 20)
