@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from operator import itemgetter
 from typing import Any
 
-from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.db.models import Count, Max, Model, Q, QuerySet, Sum
 from django.http.response import HttpResponseBase
 from django.utils.cache import patch_vary_headers
 from drf_spectacular.openapi import AutoSchema
@@ -73,6 +74,36 @@ def appended(queryset: QuerySet) -> tuple | None:
     and the newest id; None when empty."""
     found = queryset.order_by().aggregate(n=Count("pk"), top=Max("pk"))
     return (found["n"], found["top"]) if found["n"] else None
+
+
+def loaded_state(obj: Model, _seen: set[int] | None = None) -> tuple:
+    """Everything a serializer can read from ``obj`` without a query: its loaded columns
+    and annotations, the rows joined to it (``select_related``) and the lists prefetched
+    with it, recursively (a row met again, as a prefetched child's link back to its
+    parent, only by its identity)."""
+    seen = set() if _seen is None else _seen
+    if id(obj) in seen:
+        return (type(obj).__name__, obj.pk)
+    seen.add(id(obj))
+    values = sorted(
+        ((name, value) for name, value in vars(obj).items() if not name.startswith("_")),
+        key=itemgetter(0),
+    )
+    joined = sorted(
+        (
+            (name, None if row is None else loaded_state(row, seen))
+            for name, row in obj._state.fields_cache.items()
+        ),
+        key=itemgetter(0),
+    )
+    prefetched = sorted(
+        (
+            (name, [loaded_state(row, seen) for row in rows])
+            for name, rows in getattr(obj, "_prefetched_objects_cache", {}).items()
+        ),
+        key=itemgetter(0),
+    )
+    return (type(obj).__name__, values, joined, prefetched)
 
 
 def tags_of(header: str) -> Iterable[str]:
@@ -157,6 +188,16 @@ class ListETagMixin:
         """What the body depends on, cheaply; None: no ETag for this request.  Each list
         says it; a list that does not (yet) answers without an ETag, never a wrong one."""
         return None
+
+    def etag_page(self, request: Request, queryset: QuerySet) -> tuple:
+        """The validator of a list whose body is one page of ``queryset``, serialized from
+        what the page loads and nothing else (no query of the serializer's own, nothing
+        from the clock): that page as loaded (:func:`loaded_state`), and the count.  Right
+        by construction, for lists that no aggregate describes cheaply; it costs the page's
+        queries, which the GET then reuses (``ApiView.page_of``), and saves a 304 the
+        serializing and the rendering."""
+        paginator, page = self.page_of(request, queryset)  # type: ignore[attr-defined]
+        return paginator.page.paginator.count, [loaded_state(row) for row in page]
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # type: ignore[misc]

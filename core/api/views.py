@@ -67,11 +67,24 @@ class ApiView(ThrottledAuthMixin):
     permission_classes = [HasRolePermission]
     required_perms: ClassVar[dict[str, tuple[str, ...]]] = {}
 
+    # The page of this request's list, when its ETag was computed from it (core.api.etag).
+    kept_page: tuple[Any, ApiPagination, Any] | None = None
+
     def paginate(self, request: Request, queryset: Any, serializer_class: Any) -> Any:
-        paginator = ApiPagination()
-        page: Any = paginator.paginate_queryset(queryset, request, view=self)
+        paginator, page = self.page_of(request, queryset)
         data = serializer_class(page, many=True).data
         return paginator.get_paginated_response(data)
+
+    def page_of(self, request: Request, queryset: Any) -> tuple[ApiPagination, Any]:
+        """The page of ``queryset`` this request asks for, and its paginator; read once per
+        request (the ETag's validator may have read it already)."""
+        kept = self.kept_page
+        if kept is not None and kept[0] is request:
+            return kept[1], kept[2]
+        paginator = ApiPagination()
+        page: Any = paginator.paginate_queryset(queryset, request, view=self)
+        self.kept_page = (request, paginator, page)
+        return paginator, page
 
 
 class SchemaView(ThrottledAuthMixin, SpectacularAPIView):

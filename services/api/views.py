@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.actors import Actor
+from core.api.etag import ListETagMixin
 from core.api.schema import SERVICE_ID, errors, paginated
 from core.api.views import ApiView
 from services import actions, queries
 from services.api import serializers as s
 
 
-class ServiceListView(ApiView):
+class ServiceListView(ListETagMixin, ApiView):
     required_perms = {"GET": ("services.view_service",), "POST": ("services.add_service",)}
+
+    def etag_validator(self, request: Request, **kwargs: Any) -> Any | None:
+        """The page itself: a service's figures come from its balances, its connection and
+        its latest sync run, which no one aggregate follows."""
+        query = s.ServiceListQuery(data=request.query_params)
+        if not query.is_valid():
+            return None  # the list answers the 400
+        return self.etag_page(
+            request, queries.services_for_list(search=query.validated_data.get("search", ""))
+        )
 
     @extend_schema(
         operation_id="services_list",

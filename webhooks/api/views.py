@@ -3,6 +3,8 @@ included: URLs and delivery logs are sensitive)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import Prefetch
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -10,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.actors import Actor
+from core.api.etag import ListETagMixin
 from core.api.schema import errors, paginated, path_param
 from core.api.views import ApiView
 from webhooks import actions, queries
@@ -27,10 +30,14 @@ def _with_log(deliveries):
     )
 
 
-class WebhookListView(ApiView):
+class WebhookListView(ListETagMixin, ApiView):
     """``GET|POST /webhooks``."""
 
     required_perms = {"GET": VIEW, "POST": (*VIEW, "webhooks.add_webhook")}
+
+    def etag_validator(self, request: Request, **kwargs: Any) -> Any | None:
+        """The page itself, with each webhook's pending and failed counts."""
+        return self.etag_page(request, queries.webhooks_for_list())
 
     @extend_schema(
         operation_id="webhooks_list",
@@ -113,10 +120,20 @@ class WebhookDetailView(ApiView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class WebhookDeliveriesView(ApiView):
+class WebhookDeliveriesView(ListETagMixin, ApiView):
     """``GET /webhooks/{webhookId}/deliveries``."""
 
     required_perms = {"GET": VIEW}
+
+    def etag_validator(self, request: Request, **kwargs: Any) -> Any | None:
+        """The page itself, with each delivery's event and attempt log."""
+        query = s.DeliveryListQuery(data=request.query_params)
+        if not query.is_valid():
+            return None  # the list answers the 400
+        self.webhook = queries.webhook_get(kwargs["webhookId"])  # the list's own, read once
+        wanted = query.validated_data.get("status", "")
+        deliveries = queries.deliveries_of(self.webhook, status=wanted)
+        return self.etag_page(request, _with_log(deliveries))
 
     @extend_schema(
         operation_id="webhooks_deliveries",
@@ -127,9 +144,9 @@ class WebhookDeliveriesView(ApiView):
         responses={200: paginated(s.DeliveryOut), **errors(404)},
     )
     def get(self, request: Request, webhookId: str) -> Response:
-        webhook = queries.webhook_get(webhookId)
         query = s.DeliveryListQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
+        webhook = getattr(self, "webhook", None) or queries.webhook_get(webhookId)
         deliveries = queries.deliveries_of(webhook, status=query.validated_data.get("status", ""))
         return self.paginate(request, _with_log(deliveries), s.DeliveryOut)
 

@@ -5,14 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
 from balances.history.api import serializers as s
 from balances.history.asof import BalanceThen
-from balances.history.export import balances_csv_response, balances_then, current_balances
-from core.api.pagination import ApiPagination
+from balances.history.export import (
+    BalanceFilters,
+    balances_csv_response,
+    balances_then,
+    current_balances,
+)
+from core.api.etag import ListETagMixin
 from core.api.schema import errors, paginated
 from core.api.views import ApiView
 from core.csvexport import CsvRenderer, wants_csv
@@ -28,11 +34,24 @@ CSV_FORMAT = OpenApiParameter(
 )
 
 
-class BalancesAcrossView(ApiView):
+def _rows(filters: BalanceFilters) -> QuerySet:
+    """The balances now, or the history entries that set them at ``filters.as_of``."""
+    return current_balances(filters) if filters.as_of is None else balances_then(filters)
+
+
+class BalancesAcrossView(ListETagMixin, ApiView):
     """Same rule as the page of balances across services: viewer and above."""
 
     required_perms = {"GET": ("services.view_service", "balances.view_balance")}
     renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, CsvRenderer]
+
+    def etag_validator(self, request: Request, **kwargs: Any) -> Any | None:
+        """The page itself (the balances now with their services, or the history entries
+        that set them at ``asOf``); CSV carries no ETag."""
+        query = s.BalancesAcrossQuery(data=request.query_params)
+        if not query.is_valid():
+            return None  # the list answers the 400
+        return self.etag_page(request, _rows(query.filters()))
 
     @extend_schema(
         operation_id="balances_across_services",
@@ -59,8 +78,7 @@ class BalancesAcrossView(ApiView):
         if wants_csv(request):
             return balances_csv_response(filters)
         if filters.as_of is None:
-            return self.paginate(request, current_balances(filters), s.BalanceAcrossOut)
-        paginator = ApiPagination()
-        page: Any = paginator.paginate_queryset(balances_then(filters), request, view=self)
+            return self.paginate(request, _rows(filters), s.BalanceAcrossOut)
+        paginator, page = self.page_of(request, _rows(filters))
         rows = [BalanceThen.of(change) for change in page]
         return paginator.get_paginated_response(s.BalanceAcrossOut(rows, many=True).data)

@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.actors import Actor
+from core.api.etag import ListETagMixin
 from core.api.permissions import HasRolePermission, required_perms_for
 from core.api.schema import IF_MATCH, errors, paginated, path_param
 from core.api.views import ApiView, expected_version
@@ -33,10 +34,14 @@ def profile_response(pk: int, *, code: int = status.HTTP_200_OK, **headers: str)
     )
 
 
-class FeeProfileListView(ApiView):
+class FeeProfileListView(ListETagMixin, ApiView):
     """``GET|POST /fee-profiles``."""
 
     required_perms = {"GET": VIEW, "POST": (*VIEW, "services.add_feeprofile")}
+
+    def etag_validator(self, request: Request, **kwargs: Any) -> Any | None:
+        """The page itself, with each profile's rules and services."""
+        return self.etag_page(request, fee_queries.fee_profiles())
 
     @extend_schema(
         operation_id="fee_profiles_list",

@@ -294,6 +294,11 @@ def test_the_schema_documents_the_etag_and_the_304(admin_api):
         "/api/v1/services/{serviceId}/payouts",
         "/api/v1/sync-runs",
         "/api/v1/approvals",
+        "/api/v1/services",
+        "/api/v1/fee-profiles",
+        "/api/v1/webhooks",
+        "/api/v1/webhooks/{webhookId}/deliveries",
+        "/api/v1/balances",
     ):
         get_ = schema["paths"][path]["get"]
         assert "ETag" in get_["responses"]["200"]["headers"], path
