@@ -103,6 +103,9 @@ MIDDLEWARE = [
     "core.pathguard.RefuseUnstorableInputMiddleware",
     "core.middleware.ContentSecurityPolicyMiddleware",  # django-csp's, built once
     "core.middleware.PermissionsPolicyMiddleware",
+    # /healthz, /readyz and /metrics whatever the Host (probes send the instance's address);
+    # before CommonMiddleware, the first to check the host.
+    "core.observability.probes.ProbeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
