@@ -87,7 +87,7 @@ def balance_add(request: HttpRequest, service_id: str) -> HttpResponse:
     form = BalanceCreateForm(request.POST or None, existing=existing)
     if request.method == "POST" and form.is_valid():
         try:
-            balance = actions.balance_create(
+            balance, approval = actions.balance_create_or_request(
                 service=service,
                 currency=form.cleaned_data["currency"],
                 amount=form.cleaned_data["amount"],
@@ -97,8 +97,18 @@ def balance_add(request: HttpRequest, service_id: str) -> HttpResponse:
         except DomainError as exc:
             add_domain_error(form, exc)
         else:
-            shown = currencies.format_amount(balance.available, balance.currency)
-            messages.success(request, f"{balance.currency} balance created with {shown}.")
+            code = balance.currency
+            shown = currencies.format_amount(balance.available, code)
+            if approval is not None:
+                asked = currencies.format_amount(approval.proposed_value, code)
+                messages.warning(
+                    request,
+                    f"Waiting for approval: the {code} balance was created with {shown}; its "
+                    f"opening amount of {asked} {code} is above the approval limit, and a "
+                    f"second person must approve request {approval.public_id}.",
+                )
+                return redirect("approvals:detail", approval_id=approval.public_id)
+            messages.success(request, f"{code} balance created with {shown}.")
             return redirect("balances:list", service_id=service.public_id)
     return render(
         request,

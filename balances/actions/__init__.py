@@ -5,6 +5,7 @@ included).  Split by responsibility: manual changes here; synchronisation is in
 from balances.actions.balance import (
     ApprovalRequired,
     balance_create,
+    balance_create_or_request,
     balance_delete,
     balance_delete_or_request,
     balance_update,
@@ -19,6 +20,7 @@ from balances.actions.payout import (
 __all__ = [
     "ApprovalRequired",
     "balance_create",
+    "balance_create_or_request",
     "balance_debit_for_payout",
     "balance_delete",
     "balance_delete_or_request",

@@ -103,6 +103,44 @@ def balance_create(
     actor: Actor,
     reason: str = "",
 ) -> Balance:
+    """A new balance with ``amount`` available.  An opening amount the currency's approval
+    policy holds for a second person (a person's change above ``manual_change_above``,
+    from zero) raises ``ApprovalRequired`` and creates nothing (see
+    :func:`balance_create_or_request`)."""
+    balance, approval = _create(
+        service=service, currency=currency, amount=amount, actor=actor, reason=reason, ask=False
+    )
+    assert approval is None
+    return balance
+
+
+@transaction.atomic
+def balance_create_or_request(
+    *,
+    service: Service,
+    currency: str,
+    amount: object = Decimal(0),
+    actor: Actor,
+    reason: str = "",
+) -> tuple[Balance, ApprovalRequest | None]:
+    """:func:`balance_create` for the pages and the API: an opening amount that needs
+    approval is not applied; the balance is created at zero and the amount becomes a
+    pending ``ApprovalRequest`` against it (returned too), which approving applies like
+    any held-back change."""
+    return _create(
+        service=service, currency=currency, amount=amount, actor=actor, reason=reason, ask=True
+    )
+
+
+def _create(
+    *,
+    service: Service,
+    currency: str,
+    amount: object,
+    actor: Actor,
+    reason: str,
+    ask: bool,
+) -> tuple[Balance, ApprovalRequest | None]:
     code = currencies.clean_code(currency)
     value = currencies.clean_amount(Decimal(0) if amount in (None, "") else amount, code)
     note = _reason(reason, required=False)
@@ -121,12 +159,31 @@ def balance_create(
         raise AlreadyExists(
             f"{service.public_id} already has a {code} balance.", field="currency"
         ) from None
+    approval = None
+    if actor.type == ActorType.USER and value != 0:
+        # The rules read with the new row, as an edit reads them with the row it changes.
+        rules = rules_from(lock_balance(service, code, with_approval_rules=True))
+        if rules.manual_change_needs_approval(Decimal(0), value):
+            Balance.objects.filter(pk=balance.pk).update(available=Decimal(0))
+            balance.available = Decimal(0)
+            approval = _hold_back(
+                ApprovalRequest.Kind.BALANCE_UPDATE,
+                service,
+                balance,
+                ask=ask,
+                refusal=f"An opening amount of the {code} balance above the approval limit "
+                "needs a second person's approval.",
+                field="amount",
+                actor=actor,
+                reason=note or "Opening amount",
+                proposed_value=value,
+            )
     created = BalanceChange.objects.create(
         service=service,
         balance=balance,
         currency=code,
         kind=BalanceChange.Kind.CREATED,
-        new_available=value,
+        new_available=balance.available,
         new_pending=Decimal(0),
         new_reserved=Decimal(0),
         version=balance.version,
@@ -145,7 +202,7 @@ def balance_create(
         actor_label=actor.label,
         at=now,
     )
-    return balance
+    return balance, approval
 
 
 def check_holds(balance: Balance, value: Decimal) -> None:

@@ -123,21 +123,31 @@ class BalanceListView(ListETagMixin, ApiView):
     @extend_schema(
         operation_id="balances_create",
         summary="Add a balance",
+        description="An opening amount the currency's approval policy holds for a second "
+        "person (a change from zero above `manualChangeAbove`) is not applied: the balance is "
+        "created at zero (`Location`) and the answer is 202 with the approval request "
+        "(`approvalId`) for the amount.",
         parameters=[SERVICE_ID],
         request=s.BalanceCreateIn,
-        responses={201: s.BalanceOut, **errors(400, 404, 409)},
+        responses={201: s.BalanceOut, 202: ApprovalOut, **errors(400, 404, 409)},
     )
     def post(self, request: Request, serviceId: str) -> Response:
         service = service_get(serviceId)
         data = s.BalanceCreateIn(data=request.data)
         data.is_valid(raise_exception=True)
-        balance = actions.balance_create(
+        balance, approval = actions.balance_create_or_request(
             service=service,
             currency=data.validated_data["currency"],
             amount=data.validated_data.get("amount", "0"),
             reason=data.validated_data["reason"],
             actor=Actor.for_request(request),
         )
+        if approval is not None:
+            return Response(
+                ApprovalOut(approval).data,
+                status=status.HTTP_202_ACCEPTED,
+                headers={"Location": balance_url(request, balance, service)},
+            )
         return balance_response(
             balance,
             service,

@@ -36,9 +36,8 @@ def assert_fits_and_passes_axe(page) -> None:
     page.set_viewport_size(VIEWPORTS["desktop"])
 
 
-@pytest.fixture
-def waiting():
-    """Two balance changes of an operator waiting for approval."""
+def eur_changes_above_1000() -> None:
+    """EUR: manual changes above 1,000.00 need approval."""
     policy_set(
         currency="EUR",
         manual_change_above="1000.00",
@@ -46,6 +45,12 @@ def waiting():
         nonzero_deletion=False,
         actor=Actor.system(),
     )
+
+
+@pytest.fixture
+def waiting():
+    """Two balance changes of an operator waiting for approval."""
+    eur_changes_above_1000()
     operator = Actor.for_user(UserFactory(username="otto", role="operator"))
     made = []
     for name in ("Alpha Pay", "Beta Pay"):
@@ -105,3 +110,32 @@ def test_the_request_and_policy_pages_pass_axe(login_as, waiting):
     page.get_by_role("button", name="Save policy").click()
     assert page.locator("#id_manual_change_above_error").is_visible()
     assert_fits_and_passes_axe(page)
+
+
+def test_an_opening_amount_above_the_limit_waits_for_a_second_person(login_as):
+    from playwright.sync_api import expect
+
+    eur_changes_above_1000()
+    shop = ServiceFactory(name="Gamma Pay")
+    page = login_as("operator")
+    page.goto(f"/services/{shop.public_id}/balances/")
+    page.get_by_role("link", name="New balance").click()
+    page.get_by_label("Currency").select_option("EUR")
+    page.get_by_label("Opening amount").fill("25000")
+    page.get_by_role("button", name="Save").click()
+
+    [request] = ApprovalRequest.objects.all()
+    page.wait_for_url(f"**/approvals/{request.public_id}/")
+    expect(page.locator(".messages")).to_contain_text(
+        "the EUR balance was created with 0.00; its opening amount of 25,000.00 EUR is above "
+        f"the approval limit, and a second person must approve request {request.public_id}."
+    )
+    assert_fits_and_passes_axe(page)
+    assert Balance.objects.get(service=shop).available == 0
+
+    approver = login_as("approver")
+    approver.goto(f"/approvals/{request.public_id}/")
+    approver.get_by_role("button", name="Approve").click()
+    approver.goto(f"/services/{shop.public_id}/balances/")
+    expect(approver.locator("#balance-EUR .balance-amount")).to_have_text("25,000.00")
+    assert Balance.objects.get(service=shop).available == Decimal("25000.00")

@@ -378,13 +378,13 @@ def test_new_balance_race_lost_to_another_operator_is_a_form_error(
     operator_client, service, monkeypatch
 ):
     # The form saw no EUR balance, but one appears before the insert: the database refuses.
-    original = actions.balance_create
+    original = actions.balance_create_or_request
 
     def late(**kwargs):
         BalanceFactory(service=service, currency="EUR")
         return original(**kwargs)
 
-    monkeypatch.setattr(views.actions, "balance_create", late)
+    monkeypatch.setattr(views.actions, "balance_create_or_request", late)
     response = operator_client.post(
         balances_url(service, "add/"), {"currency": "EUR", "amount": "1"}
     )
