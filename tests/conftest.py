@@ -63,6 +63,12 @@ def nobody_client(nobody):
 
 
 @pytest.fixture
+def root(superuser):
+    """A superuser's client: the Django admin's user."""
+    return _client_for(superuser)
+
+
+@pytest.fixture
 def clients(viewer, operator, admin, nobody):
     """Clients per role name, plus an anonymous one."""
     return {

@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
 from alerts.models import Alert, AlertRule
 from balances import actions as balance_actions
 from tests.admin_helpers import assert_read_only_in_admin
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def root(superuser):
-    client = Client()
-    client.force_login(superuser)
-    return client
 
 
 def test_rules_and_alerts_are_read_only_in_the_admin(root, watched, make_rule, operator_actor):

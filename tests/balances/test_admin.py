@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 from django.contrib import admin
-from django.test import Client
 
 from balances.models import SyncRun
 from services.models import AuditEntry, ProviderConnection
@@ -13,13 +12,6 @@ from tests.admin_helpers import admin_url, assert_read_only_in_admin
 from tests.factories import PROVIDER_CREDENTIALS, ProviderConnectionFactory, ServiceFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def root(superuser):
-    client = Client()
-    client.force_login(superuser)
-    return client
 
 
 def test_the_connection_admin_belongs_to_balances():

@@ -4,19 +4,11 @@ state machine, which holds, debits and releases the balance)."""
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
 from tests.admin_helpers import admin_url, assert_read_only_in_admin
 from tests.factories import PayoutFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def root(superuser):
-    client = Client()
-    client.force_login(superuser)
-    return client
 
 
 def test_payouts_are_read_only_in_the_admin(root):

@@ -9,7 +9,6 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.admin.models import LogEntry
-from django.test import Client
 
 from balances import actions
 from balances.models import BalanceChange
@@ -31,13 +30,6 @@ SERVICES = "/admin/services/service/"
 FEE_PROFILES = "/admin/services/feeprofile/"
 BALANCES = "/admin/balances/balance/"
 HISTORY = "/admin/balances/balancechange/"
-
-
-@pytest.fixture
-def root(superuser):
-    client = Client()
-    client.force_login(superuser)
-    return client
 
 
 @pytest.fixture
