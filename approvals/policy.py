@@ -118,6 +118,16 @@ def rules_of(policy: ApprovalPolicy) -> Rules:
     )
 
 
+def manual_change_limits() -> dict[str, Decimal]:
+    """Per currency, the manual-change limit in force (a stored policy over the platform
+    default), for the currencies that have one, sorted by code: what the balance forms say
+    before a person saves.  One query."""
+    found = {code: rules.manual_change_above for code, rules in platform_defaults().items()}
+    for currency, limit in ApprovalPolicy.objects.values_list("currency", "manual_change_above"):
+        found[currency] = limit
+    return {code: limit for code, limit in sorted(found.items()) if limit is not None}
+
+
 def rules_for(currency: str) -> Rules:
     """The rules in force for ``currency`` (one indexed query)."""
     policy = ApprovalPolicy.objects.filter(currency=currency).first()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 from django import forms
@@ -10,15 +11,27 @@ from core.money import currencies
 from core.money.forms import AmountField, parse_user_amount
 
 
+def _above(limit: Decimal, code: str) -> str:
+    if limit == 0:
+        return f"any {code} amount"
+    return f"{code} above {currencies.format_amount(limit, code)}"
+
+
 class BalanceCreateForm(forms.Form):
     currency = forms.CharField(widget=forms.Select, strip=False)
     amount = AmountField(
         required=False, label="Opening amount", help_text="Optional; 0 when empty."
     )
 
-    def __init__(self, *args, existing: set[str], **kwargs):
+    def __init__(self, *args, existing: set[str], limits: Mapping[str, Decimal], **kwargs):
         super().__init__(*args, **kwargs)
         self.existing = existing
+        if limits:  # the currencies' manual-change limits (approvals.policy)
+            each = "; ".join(_above(limit, code) for code, limit in limits.items())
+            self.fields["amount"].help_text = (
+                "Optional; 0 when empty. An opening amount above the approval limit waits "
+                f"for a second person's approval: {each}."
+            )
         self.fields["currency"].widget.choices = [
             ("", "Choose a currency…"),
             *currencies.currency_choices(exclude=existing),
@@ -53,9 +66,16 @@ class BalanceEditForm(forms.Form):
     )
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
 
-    def __init__(self, *args, currency: str, **kwargs):
+    def __init__(self, *args, currency: str, limit: Decimal | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.currency = currency
+        if limit is not None:  # the currency's manual-change limit (approvals.policy)
+            self.fields["amount"].help_text = (
+                "Every change waits for a second person's approval."
+                if limit == 0
+                else f"A change of more than {currencies.format_amount(limit, currency)} "
+                f"{currency} waits for a second person's approval."
+            )
 
     def clean_amount(self) -> Decimal:
         try:

@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from approvals.models import ApprovalRequest
+from approvals.policy import manual_change_limits, rules_for
 from balances import actions, history_queries, queries
 from balances.actions.balance import deletion_blockers
 from balances.forms import (
@@ -84,7 +85,8 @@ def balance_add(request: HttpRequest, service_id: str) -> HttpResponse:
     """Who: operator and above."""
     service = service_get(service_id)
     existing = set(service.balances.values_list("currency", flat=True))
-    form = BalanceCreateForm(request.POST or None, existing=existing)
+    limits = manual_change_limits()
+    form = BalanceCreateForm(request.POST or None, existing=existing, limits=limits)
     if request.method == "POST" and form.is_valid():
         try:
             balance, approval = actions.balance_create_or_request(
@@ -128,7 +130,10 @@ def balance_edit(request: HttpRequest, service_id: str, currency: str) -> HttpRe
         "amount": currencies.plain_amount(balance.available, balance.currency),
         "version": balance.version,
     }
-    form = BalanceEditForm(request.POST or None, initial=initial, currency=balance.currency)
+    limit = rules_for(balance.currency).manual_change_above
+    form = BalanceEditForm(
+        request.POST or None, initial=initial, currency=balance.currency, limit=limit
+    )
     conflict = False  # refused by the state of the balance (409), e.g. below the holds
     if request.method == "POST" and form.is_valid():
         try:
@@ -145,7 +150,7 @@ def balance_edit(request: HttpRequest, service_id: str, currency: str) -> HttpRe
             balance = exc.current
             data = request.POST.copy()
             data["version"] = str(balance.version)
-            form = BalanceEditForm(data, currency=balance.currency)
+            form = BalanceEditForm(data, currency=balance.currency, limit=limit)
             form.is_valid()
             form.add_error(None, exc.message)
         except DomainError as exc:

@@ -16,6 +16,7 @@ from balances.models import Balance
 from core.actors import Actor
 from payouts.models import Payout
 from tests.factories import BalanceFactory, ServiceFactory, UserFactory
+from tests.html_helpers import parse
 
 pytestmark = pytest.mark.django_db
 
@@ -407,3 +408,37 @@ def test_an_approver_role_exists_with_the_approve_permission(db):
     assert not approver.has_perm("balances.change_balance")
     assert UserFactory(username="addy", role="admin").has_perm("approvals.approve")
     assert not UserFactory(username="oppy", role="operator").has_perm("approvals.approve")
+
+
+def _amount_field(html: str) -> tuple[str, str]:
+    """The amount input's aria-describedby and its help text."""
+    page = parse(html)
+    [field] = page.find_all("input", name="amount")
+    help_ = page.by_id("id_amount_helptext")
+    return field.get("aria-describedby"), help_.text if help_ else ""
+
+
+def test_the_forms_say_the_limit_before_anyone_saves(
+    eur_policy, shop, eur, operator_client, settings
+):
+    settings.APPROVAL_DEFAULTS = "USD:manual=0"
+    described, text = _amount_field(
+        operator_client.get(f"/services/{shop.public_id}/balances/EUR/edit/").content.decode()
+    )
+    assert "id_amount_helptext" in described
+    assert text == "A change of more than 1,000.00 EUR waits for a second person's approval."
+    described, text = _amount_field(
+        operator_client.get(f"/services/{shop.public_id}/balances/add/").content.decode()
+    )
+    assert "id_amount_helptext" in described
+    assert text == (
+        "Optional; 0 when empty. An opening amount above the approval limit waits for a "
+        "second person's approval: EUR above 1,000.00; any USD amount."
+    )
+
+
+def test_without_a_limit_the_forms_say_nothing_of_approval(shop, eur, operator_client):
+    for url in (f"/services/{shop.public_id}/balances/EUR/edit/",
+                f"/services/{shop.public_id}/balances/add/"):  # fmt: skip
+        described, text = _amount_field(operator_client.get(url).content.decode())
+        assert "approval" not in text
