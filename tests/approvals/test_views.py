@@ -440,5 +440,5 @@ def test_the_forms_say_the_limit_before_anyone_saves(
 def test_without_a_limit_the_forms_say_nothing_of_approval(shop, eur, operator_client):
     for url in (f"/services/{shop.public_id}/balances/EUR/edit/",
                 f"/services/{shop.public_id}/balances/add/"):  # fmt: skip
-        described, text = _amount_field(operator_client.get(url).content.decode())
+        _described, text = _amount_field(operator_client.get(url).content.decode())
         assert "approval" not in text
