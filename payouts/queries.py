@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from django.db.models import QuerySet
 
+from approvals.policy import rules_from, with_rules
 from balances.models import Balance
 from core.errors import NotFound
 from payouts.models import Payout
@@ -64,10 +65,18 @@ class PayoutPreview:
     available: Decimal
     on_hold: Decimal
     fee_source: str
+    # The currency's payout approval limit in force (None: no payout needs approval).
+    approval_above: Decimal | None = None
 
     @property
     def total(self) -> Decimal:
         return self.amount + self.fee
+
+    @property
+    def needs_approval(self) -> bool:
+        """Above the approval limit: the payout will wait for a second person (its total
+        held meanwhile); payout_create decides again with the rules read under the lock."""
+        return self.approval_above is not None and self.amount > self.approval_above
 
     @property
     def available_for_payout(self) -> Decimal:
@@ -87,8 +96,9 @@ class PayoutPreview:
 
 
 def payout_preview(*, service: Service, currency: str, amount: Decimal) -> PayoutPreview | None:
-    """None when the service has no balance in ``currency``."""
-    balance = Balance.objects.filter(service=service, currency=currency).first()
+    """None when the service has no balance in ``currency``.  The balance and the currency's
+    approval rules in one query, then the fee quote."""
+    balance = with_rules(Balance.objects.filter(service=service, currency=currency)).first()
     if balance is None:
         return None
     quote = fees.quote(
@@ -105,4 +115,5 @@ def payout_preview(*, service: Service, currency: str, amount: Decimal) -> Payou
         available=balance.available,
         on_hold=balance.held,
         fee_source=quote.source,
+        approval_above=rules_from(balance).payout_above,
     )

@@ -442,3 +442,15 @@ def test_without_a_limit_the_forms_say_nothing_of_approval(shop, eur, operator_c
                 f"/services/{shop.public_id}/balances/add/"):  # fmt: skip
         _described, text = _amount_field(operator_client.get(url).content.decode())
         assert "approval" not in text
+
+
+def test_the_payout_preview_says_when_the_payout_will_wait(eur_policy, shop, eur, operator_client):
+    url = f"/services/{shop.public_id}/payouts/preview/"
+    body = {"currency": "EUR", "destination": "IBAN DE89", "idempotency_key": "k"}
+    above = operator_client.post(url, {**body, "amount": "500.01"}).content.decode()
+    assert (
+        "Above the approval limit of 500.00 EUR: the payout will wait for a second person's "
+        "approval, its total on hold meanwhile." in " ".join(above.split())
+    )
+    at_limit = operator_client.post(url, {**body, "amount": "500.00"}).content.decode()
+    assert "preview-approval" not in at_limit and "Confirm payout" in at_limit
