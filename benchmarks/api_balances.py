@@ -1,7 +1,8 @@
 """GET /api/v1/services/{id}/balances (DRF) against a hand-written Django view, served by
 gunicorn on PostgreSQL, 20 balances; prints both requests/second and their ratio, and the
 requests/second of the same endpoint answering 304 Not Modified to a polling client that sends
-the list's ETag in If-None-Match (core/api/etag.py) beside its 200.
+the list's ETag in If-None-Match (core/api/etag.py) beside its 200; then the services list
+(a page of 50 services, whose ETag is the page as read) answering 200 and 304.
 
     .venv/bin/python benchmarks/api_balances.py
     .venv/bin/python benchmarks/api_balances.py --rounds 20 --seconds 5 --workers 4
@@ -77,8 +78,12 @@ def recreate_database(server_url: str, *, drop_only: bool = False) -> None:
             conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
 
 
+SERVICES_PAGE = 50  # the services list's default page size
+
+
 def seed() -> None:
-    """Run inside the benchmark's environment: a viewer with a key, a service, 20 balances."""
+    """Run inside the benchmark's environment: a viewer with a key, a service, 20 balances;
+    and 49 more services with 2 balances each, so that the services list is a page of 50."""
     import django
 
     django.setup()
@@ -97,8 +102,31 @@ def seed() -> None:
         Balance.objects.create(
             service=service, currency=code, available=Decimal(1000 + i) + Decimal("0.5")
         )
+    for n in range(SERVICES_PAGE - 1):
+        other = Service.objects.create(name=f"Benchmark {n:02d}", country="DE")
+        for code in CURRENCIES[:2]:
+            Balance.objects.create(service=other, currency=code, available=Decimal(n))
     _key, raw = api_key_create(user=user, name="benchmark", read_only=True)
     print(json.dumps({"service": service.public_id, "key": raw}))
+
+
+def services_list(base: str, key: str, load: dict, rounds: int) -> None:
+    """The services list (a page of 50 with each one's figures): its ETag is the page as
+    read, so its 304 skips the serializing and the body but not the two queries."""
+    url = f"{base}/api/v1/services"
+    body, etag = fetch(url, key, with_etag=True)
+    if len(json.loads(body)["results"]) != SERVICES_PAGE or not not_modified(url, key, etag):
+        raise SystemExit("the services list is not a page of 50 answering 304 to its ETag")
+    fresh, cached, gains = [], [], []
+    for i in range(rounds):
+        order = [(fresh, ""), (cached, etag)]
+        for results, tag in order if i % 2 == 0 else reversed(order):
+            results.append(wrk(url, key, **load, etag=tag))
+        gains.append(cached[-1] / fresh[-1])
+    print(f"GET /api/v1/services, a page of {SERVICES_PAGE} services, {rounds} alternating rounds")
+    print(f"  200: {statistics.median(fresh):8.0f} req/s (median; {len(body)} bytes)")
+    print(f"  304: {statistics.median(cached):8.0f} req/s (median)")
+    print(f"  ratio 304 / 200: {statistics.median(gains):.2f} (median of the rounds' ratios)")
 
 
 def free_port() -> int:
@@ -233,6 +261,7 @@ def main() -> None:
             f"{min(cached):.0f}, max {max(cached):.0f}); If-None-Match with the current ETag"
         )
         print(f"  ratio 304 / 200: {statistics.median(gains):.2f} (median of the rounds' ratios)")
+        services_list(base, seeded["key"], load, max(2, args.rounds // 2))
     finally:
         if server is not None:
             os.killpg(server.pid, signal.SIGTERM)
