@@ -61,7 +61,7 @@ def fetch(sql: str, params: Sequence[Any] = (), *, using: str = "default") -> li
     try:
         rows = _run_prepared(connection, sql, params)
     except NotSupportedError as exc:
-        if not _stale_plan(exc) or not connection.get_autocommit():
+        if not stale_plan(exc) or not connection.get_autocommit():
             # In a transaction the statement aborted it: its rollback (Django's atomic)
             # makes psycopg forget every prepared statement, and the next try prepares anew.
             raise
@@ -84,9 +84,11 @@ def _run_prepared(connection: Any, sql: str, params: Sequence[Any]) -> list[tupl
         return list(cursor.fetchall()) if cursor.description else []
 
 
-def _stale_plan(exc: NotSupportedError) -> bool:
+def stale_plan(exc: NotSupportedError) -> bool:
     """Whether PostgreSQL refused a prepared statement because its result type changed
-    (SQLSTATE 0A000, "cached plan must not change result type")."""
+    (SQLSTATE 0A000, "cached plan must not change result type").  Inside a transaction
+    :func:`fetch` lets it through: once the caller's transaction (or savepoint) has rolled
+    back, psycopg has forgotten its prepared statements and the caller may try again."""
     cause = exc.__cause__
     return isinstance(
         cause, psycopg.errors.FeatureNotSupported

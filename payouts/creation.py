@@ -28,7 +28,7 @@ from functools import cache
 from types import SimpleNamespace
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, NotSupportedError, connection, transaction
 from django.utils import timezone
 
 from approvals import actions as approval_actions
@@ -535,6 +535,7 @@ def payout_create(
         actor=actor,
     )
     rules = found.rules
+    replanned = False
     for attempt in range(POLICY_ATTEMPTS):
         try:
             # The hold's and the status's after-commit listeners share their reads.
@@ -549,6 +550,13 @@ def payout_create(
             return _replay(existing, fingerprint)
         except _RulesMoved as moved:
             rules = moved.rules
+        except NotSupportedError as exc:
+            # A migration changed a column the hold returns, under this long-lived process:
+            # the write's rollback made psycopg forget its prepared statements, and the next
+            # attempt prepares them anew (core.rawsql.stale_plan).  Once.
+            if replanned or not rawsql.stale_plan(exc):
+                raise
+            replanned = True
     raise Conflict(
         "The approval policy of this currency changed while the payout was being created; "
         "nothing was done, try again.",
