@@ -351,6 +351,31 @@ def approvals_bulk_decide(
     return outcomes
 
 
+def balance_requests_close(*, service: Any, currency: str, actor: Actor, keep: str = "") -> int:
+    """Reject the pending requests to change or delete ``service``'s ``currency`` balance
+    (all but ``keep``, the one being approved), because the balance is being deleted by
+    ``actor``: a new balance of that currency starts again at version 1, and no request
+    made against the old one may ever be applied to it.  Called under the balance's row
+    lock, in the deletion's transaction.  Returns how many were closed."""
+    pending = (
+        ApprovalRequest.objects.select_for_update()
+        .filter(service=service, currency=currency, kind__in=ApprovalRequest.BALANCE_KINDS)
+        .filter(status=S.PENDING)
+        .exclude(public_id=keep)
+        .order_by("id")
+    )
+    closer = Actor.system("balance deleted")
+    why = f"The {currency} balance was deleted by {actor.label}; nothing was applied."
+    closed = 0
+    for locked in pending:
+        _mark(locked, S.REJECTED, actor=closer, comment=why)
+        _audit(locked, actor=closer, action="rejected", status=[S.PENDING, S.REJECTED])
+        closed += 1
+    if closed:
+        _recount_on_commit()
+    return closed
+
+
 def approvals_expire_due(*, now: Any = None) -> int:
     """Expire the pending requests past their time (each in its own transaction, under its
     lock: one decided meanwhile is left alone).  Returns how many expired."""

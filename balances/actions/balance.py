@@ -552,6 +552,13 @@ def write_delete(
     )
     audit_balance_change(deleted, actor=actor, service=service)
     reviews_clear(balance_ids=[balance.pk], because=BalanceReview.ClearedBecause.BALANCE_DELETED)
+    # Requests made against this balance die with it (a new one restarts at version 1).
+    approval_actions.balance_requests_close(
+        service=service,
+        currency=code,
+        actor=actor,
+        keep=approved[0].public_id if approved is not None else "",
+    )
     balance.delete()
     events.balance_changed(
         service_id=service.pk,

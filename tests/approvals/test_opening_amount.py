@@ -14,6 +14,7 @@ from balances import actions as balance_actions
 from balances.actions import ApprovalRequired
 from balances.models import Balance, BalanceChange
 from core.actors import Actor
+from services.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -111,3 +112,45 @@ def test_the_api_answers_202_with_the_request_and_the_new_balance(
         url, {"currency": "USD", "amount": "25000.00"}, content_type="application/json"
     )
     assert small.status_code == 201 and D(str(small.json()["amount"])) == D("25000.00")
+
+
+def test_deleting_the_balance_closes_its_requests_so_a_new_one_is_never_overwritten(
+    eur_policy, shop, operator_actor, approver_actor
+):
+    from approvals.actions import approval_approve
+    from core.errors import NotAllowed
+
+    _zero, waiting = balance_actions.balance_create_or_request(
+        service=shop, currency="EUR", amount="25000.00", actor=operator_actor
+    )
+    balance_actions.balance_delete(
+        service=shop, currency="EUR", expected_version=None, actor=operator_actor, reason="typo"
+    )
+    waiting.refresh_from_db()
+    assert waiting.status == "rejected"
+    assert waiting.comment.startswith("The EUR balance was deleted by ")
+    # A new EUR balance starts again at version 1: the old request must not apply to it.
+    again, approval = balance_actions.balance_create_or_request(
+        service=shop, currency="EUR", amount="900.00", actor=operator_actor
+    )
+    assert approval is None and again.version == waiting.balance_version
+    with pytest.raises(NotAllowed):
+        approval_approve(approval=waiting, actor=approver_actor)
+    assert Balance.objects.get(pk=again.pk).available == D("900.00")
+
+
+def test_an_approved_deletion_keeps_its_own_request_approved(
+    eur_policy, eur, operator_actor, approver_actor
+):
+    from approvals.actions import approval_approve
+
+    deletion = balance_actions.balance_delete_or_request(
+        service=eur.service, currency="EUR", expected_version=None, actor=operator_actor,
+        reason="closing the account",
+    )  # fmt: skip
+    approval_approve(approval=deletion, actor=approver_actor)
+    deletion.refresh_from_db()
+    assert (deletion.status, deletion.comment) == ("approved", "")
+    assert not Balance.objects.filter(pk=eur.pk).exists()
+    trail = AuditEntry.objects.filter(object_type="approval", object_id=deletion.public_id)
+    assert sorted(trail.values_list("action", flat=True)) == ["approval_requested", "approved"]
