@@ -90,9 +90,12 @@ def stale_plan(exc: NotSupportedError) -> bool:
     :func:`fetch` lets it through: once the caller's transaction (or savepoint) has rolled
     back, psycopg has forgotten its prepared statements and the caller may try again."""
     cause = exc.__cause__
-    return isinstance(
-        cause, psycopg.errors.FeatureNotSupported
-    ) and "cached plan must not change result type" in str(cause)
+    if not isinstance(cause, psycopg.errors.FeatureNotSupported):
+        return False
+    # The function that raised it is never translated, unlike the message (lc_messages).
+    return cause.diag.source_function == "RevalidateCachedQuery" or (
+        "cached plan must not change result type" in str(cause)
+    )
 
 
 def _forget_prepared(connection: Any) -> None:

@@ -353,19 +353,30 @@ def webhook_event_publish(
     """Record an event for every active webhook that wants ``event_type`` and queue its
     deliveries; None (and nothing written) when no webhook wants it.  ``data`` builds the
     payload, only then."""
-    wanting = [w for w in _active_webhooks() if event_type in (w.events or [])]
+    wanting = [w.pk for w in _active_webhooks() if event_type in (w.events or [])]
     if not wanting:
         return None
     with transaction.atomic():
+        # The list above may be a moment old (read once for all the events of a write):
+        # the ones still active now, locked so that none is deleted before the deliveries
+        # that name it are committed, with whether each is failing now.
+        live = dict(
+            Webhook.objects.filter(pk__in=wanting, active=True)
+            .select_for_update(no_key=True)
+            .order_by("pk")
+            .values_list("pk", "failing_since")
+        )
+        if not live:
+            return None
         event = WebhookEvent(type=event_type, created_at=at)
         event.body = payloads.envelope(
             event_id=event.public_id, event_type=event_type, at=at, data=data()
         )
         event.save()
         deliveries = WebhookDelivery.objects.bulk_create(
-            [WebhookDelivery(webhook_id=w.pk, event=event) for w in wanting]
+            [WebhookDelivery(webhook_id=pk, event=event) for pk in live]
         )
-        failing = {w.pk for w in wanting if w.failing_since is not None}
+        failing = {pk for pk, failing_since in live.items() if failing_since is not None}
         _enqueue(
             [d.pk for d in deliveries],
             not_inline=[d.pk for d in deliveries if d.webhook_id in failing],

@@ -132,6 +132,9 @@ def list_etag(request: Request, *, view: str, validator: Any) -> str:
     perms = sorted(user.get_all_permissions()) if not user.is_superuser else ["*"]
     parts = (
         view,
+        # The page links (next, previous) are absolute: the host and scheme shape them.
+        request.scheme,
+        request.get_host(),
         request.path,
         sorted(request.query_params.lists()),
         request.accepted_media_type,

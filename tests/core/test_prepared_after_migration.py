@@ -63,3 +63,17 @@ def test_other_errors_are_not_run_again(scratch):
     with pytest.raises(DatabaseError, match="division by zero"):
         rawsql.fetch("SELECT 1 / (count(*) - 1) FROM rawsql_scratch WHERE name = %s", ["a"])
     assert connection.connection is before
+
+
+def test_the_refusal_is_recognised_in_any_language_of_the_server(scratch):
+    """``lc_messages`` translates the message, never the function that raised it."""
+    assert rawsql.fetch(SQL, ["a"]) == [("a",)]
+    elsewhere("ALTER TABLE rawsql_scratch ALTER COLUMN name TYPE varchar(20)")
+    with pytest.raises(NotSupportedError) as refused, transaction.atomic():
+        rawsql.fetch(SQL, ["a"])
+    cause = refused.value.__cause__
+    assert cause.diag.source_function == "RevalidateCachedQuery"
+    translated = NotSupportedError("le plan en cache ne doit pas modifier le type en résultat")
+    translated.__cause__ = cause
+    cause.args = ("le plan en cache ne doit pas modifier le type en résultat",)
+    assert rawsql.stale_plan(translated)

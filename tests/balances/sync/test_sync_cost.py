@@ -3,6 +3,7 @@ concurrent fetches, each service applied on its own with every guarantee of a si
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from decimal import Decimal
@@ -359,19 +360,23 @@ def test_a_batch_takes_its_locks_in_one_call_and_a_rate_limit_slot_per_fetch(
     assert calls == {"hit": 4, "acquire": 0, "acquire_many": 1}
 
 
-# Transactional: the after-commit work runs at the apply's real commit, as in production.
-@pytest.mark.django_db(transaction=True)
-def test_a_sync_that_changes_every_balance_reads_the_webhooks_once(provider, connect):
+def sync_changing_20_balances(provider, connect) -> tuple[SyncRun, list[str]]:
+    """A first sync of a service with 20 currencies (every balance changes): the run and
+    the statements it sent."""
     codes = CODES[:20]
     service = fleet_service(connect, provider.url, codes)
     provider.route(SYNCPAY_PATH, syncpay_body(*[(c, "5.00", "0.00") for c in codes]))
     run = new_run(service)
-
     with CaptureQueriesContext(connection) as ctx:
         outcome = sync_execute(run_public_id=run.public_id, service_id=service.pk)
-
     assert outcome.status == "succeeded"
-    sql = statements(ctx)
+    return run, statements(ctx)
+
+
+# Transactional: the after-commit work runs at the apply's real commit, as in production.
+@pytest.mark.django_db(transaction=True)
+def test_a_sync_that_changes_every_balance_reads_the_webhooks_once(provider, connect):
+    run, sql = sync_changing_20_balances(provider, connect)
     # 20 balance changes announced after the commit, from one reading of the active
     # webhooks (events.shared_reads around the apply): 20 readings before.
     assert len([s for s in sql if '"webhooks_webhook"' in s]) == 1, "\n".join(sql)
@@ -382,3 +387,30 @@ def test_a_sync_that_changes_every_balance_reads_the_webhooks_once(provider, con
     assert sql[-2] == "COMMIT" and '"webhooks_webhook"' in sql[-1]
     run.refresh_from_db()
     assert (run.status, run.updated_count) == ("succeeded", 20)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_changed_balance_still_reaches_a_webhook_from_one_reading(
+    provider, connect, settings
+):
+    from core.actors import Actor
+    from tests.webhooks.receiver import Receiver
+    from webhooks.actions import webhook_create
+    from webhooks.models import WebhookDelivery
+
+    receiver = Receiver()
+    try:
+        settings.WEBHOOK_URL_ALLOWLIST = [*settings.WEBHOOK_URL_ALLOWLIST, receiver.host_port]
+        webhook, _secret = webhook_create(
+            url=receiver.url(), events=["balance.changed"], actor=Actor.system("tests")
+        )
+        _run, sql = sync_changing_20_balances(provider, connect)
+        reads = [s for s in sql if 'FROM "webhooks_webhook" w WHERE' in s]
+        assert len(reads) == 1
+        deliveries = WebhookDelivery.objects.filter(webhook=webhook).select_related("event")
+        assert deliveries.count() == 20
+        bodies = [json.loads(bytes(d.event.body)) for d in deliveries]
+        assert {body["data"]["currency"] for body in bodies} == set(CODES[:20])
+        assert len(receiver.requests) == 20  # delivered (tasks run in this process here)
+    finally:
+        receiver.close()

@@ -154,17 +154,19 @@ def test_the_webhook_lists_answer_304_until_a_webhook_or_a_delivery_moves(admin_
     assert_not_modified(admin_api, hooks, hooks_tag)
     assert_not_modified(admin_api, deliveries, deliveries_tag)
 
-    # An attempt: the delivery's log (prefetched) and, once failed, the webhook's counts.
+    # An attempt: the delivery's log (prefetched); the webhook itself has not changed.
     WebhookAttempt.objects.create(
         delivery=delivery, number=1, outcome="http_error", status_code=500, started_at=now
     )
     deliveries_tag = assert_stale(admin_api, deliveries, deliveries_tag)
-    assert_not_modified(admin_api, hooks, hooks_tag)  # its pending count has not moved
+    assert_not_modified(admin_api, hooks, hooks_tag)
+    # The delivery fails (its status) and the webhook is failing since then (failingSince).
     WebhookDelivery.objects.filter(pk=delivery.pk).update(
         status="failed", attempts=1, next_attempt_at=None
     )
-    hooks_tag = assert_stale(admin_api, hooks, hooks_tag)
     deliveries_tag = assert_stale(admin_api, deliveries, deliveries_tag)
+    Webhook.objects.filter(pk=webhook.pk).update(failing_since=now)
+    hooks_tag = assert_stale(admin_api, hooks, hooks_tag)
     Webhook.objects.filter(pk=webhook.pk).update(active=False)
     assert_stale(admin_api, hooks, hooks_tag)
     # The tag of another webhook's deliveries is a 404, not a 304.
@@ -190,3 +192,13 @@ def test_balances_across_services_answer_304_until_a_balance_moves(viewer_api, s
     assert_not_modified(viewer_api, then, then_tag)  # the past did not change
     csv = viewer_api.get(f"{url}?format=csv", headers={"If-None-Match": "*"})
     assert csv.status_code == 200 and not csv.has_header("ETag")
+
+
+def test_the_tag_depends_on_the_host_that_shapes_the_page_links(viewer_api, shops, settings):
+    settings.ALLOWED_HOSTS = ["testserver", "backoffice.example.com"]
+    url = f"{SERVICES}?pageSize=2"
+    here = fresh_tag(viewer_api, url)
+    there = viewer_api.get(url, HTTP_HOST="backoffice.example.com", HTTP_IF_NONE_MATCH=here)
+    assert there.status_code == 200  # its next link names the other host
+    assert there.json()["next"].startswith("http://backoffice.example.com/")
+    assert there["ETag"] != here
