@@ -126,3 +126,31 @@ def test_the_demo_has_a_past_that_ends_in_todays_balances():
         )
     edited = BalanceChange.objects.filter(kind="updated")
     assert edited.exists() and all(c.created_at < now - timedelta(days=4) for c in edited)
+
+
+def test_demo_data_loads_whatever_the_approval_defaults_and_they_apply_afterwards(settings):
+    """The demo's past happened before any policy; from then on the defaults hold."""
+    from approvals.models import ApprovalRequest
+    from balances.actions import ApprovalRequired
+    from core.actors import Actor
+
+    codes = sorted(REQUIRED_CURRENCIES)
+    strict = ";".join(f"{code}:manual=0,payout=0" for code in codes)
+    settings.APPROVAL_DEFAULTS = strict
+    demo_data()
+    assert BalanceChange.objects.filter(kind=BalanceChange.Kind.UPDATED).exists()
+    assert not ApprovalRequest.objects.exists()
+    assert strict == settings.APPROVAL_DEFAULTS
+    balance = Balance.objects.filter(currency=codes[0]).select_related("service").first()
+    admin = User.objects.get(username="admin")
+    with pytest.raises(ApprovalRequired):
+        from balances.actions import balance_update
+
+        balance_update(
+            service=balance.service,
+            currency=balance.currency,
+            amount=balance.available + 1,
+            expected_version=None,
+            actor=Actor.for_user(admin),
+            reason="after the demo",
+        )

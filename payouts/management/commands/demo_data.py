@@ -126,6 +126,20 @@ def _as_of(moment: datetime) -> Iterator[None]:
         timezone.now = real  # type: ignore[assignment]
 
 
+@contextmanager
+def _before_any_policy() -> Iterator[None]:
+    """The demo's past happened before any approval policy: its history is written as it
+    was (by the admin, changes of any size), whatever ``APPROVAL_DEFAULTS`` says; the
+    defaults apply again from the first real change on.  (A fresh database has no stored
+    policy; the demo is only loaded into one without services.)"""
+    configured = settings.APPROVAL_DEFAULTS
+    settings.APPROVAL_DEFAULTS = ""
+    try:
+        yield
+    finally:
+        settings.APPROVAL_DEFAULTS = configured
+
+
 class Command(BaseCommand):
     help = "Load the demo data (once) and print the demo login."
 
@@ -135,7 +149,7 @@ class Command(BaseCommand):
     def handle(self, *args, port: int, **options):
         passwords = self._users()
         if not Service.objects.exists():
-            with transaction.atomic():
+            with transaction.atomic(), _before_any_policy():
                 self._services()
             self.stdout.write("Demo services, balances and history loaded.")
         self._wire_sandboxes(port)
