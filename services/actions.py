@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from django.db import transaction
 from django.utils import timezone
@@ -16,66 +16,49 @@ from services.models import AuditEntry, FeeProfile, Service
 NAME_MAX_LENGTH = 200
 
 
-def audit(
-    *,
-    actor: Actor,
-    action: str,
-    subject: str,
-    service: Service | None = None,
-    fee_profile: Any = None,
-    changes: dict[str, Any] | None = None,
-    object_type: str = "",
-    object_id: str = "",
-    reason: str = "",
-) -> AuditEntry:
+class AuditFields(TypedDict, total=False):
+    """What an audit entry may say besides who did what to which subject."""
+
+    service: Service | None
+    fee_profile: Any
+    changes: dict[str, Any] | None
+    object_type: str
+    object_id: str
+    reason: str
+
+
+def audit(*, actor: Actor, action: str, subject: str, **more: Unpack[AuditFields]) -> AuditEntry:
     """One append-only audit entry: who (``actor``, with the session or API key used) did
     ``action`` to which object, ``changes`` as ``{"field": [old, new]}`` (JSON-ready values:
     amounts as exact strings) or ``{"field": value}``, and the reason given."""
-    values = audit_values(
-        actor=actor,
-        action=action,
-        subject=subject,
-        service=service,
-        fee_profile=fee_profile,
-        changes=changes,
-        object_type=object_type,
-        object_id=object_id,
-        reason=reason,
-    )
+    values = audit_values(actor=actor, action=action, subject=subject, **more)
     # One hand-written INSERT (core.rawsql): every write of a person pays for it, payouts
     # on a busy balance included, and ``create()`` cost more CPU than the insert itself.
     entry = rawsql.instance(AuditEntry, rawsql.insert(AuditEntry, values), values)
+    service = more.get("service")
     if service is not None:
         entry.service = service
     return entry
 
 
 def audit_values(
-    *,
-    actor: Actor,
-    action: str,
-    subject: str,
-    service: Service | None = None,
-    fee_profile: Any = None,
-    changes: dict[str, Any] | None = None,
-    object_type: str = "",
-    object_id: str = "",
-    reason: str = "",
+    *, actor: Actor, action: str, subject: str, **more: Unpack[AuditFields]
 ) -> dict[str, Any]:
     """The columns of the entry :func:`audit` writes, by attname, for a caller that writes
     it as part of a statement of its own (a payout's creation)."""
+    service, fee_profile = more.get("service"), more.get("fee_profile")
     return {
         "service_id": service.pk if service is not None else None,
         "fee_profile_id": fee_profile.pk if fee_profile is not None else None,
         "subject": subject[:200],
-        "object_type": object_type[:32],
-        "object_id": object_id[:64],
+        "object_type": more.get("object_type", "")[:32],
+        "object_id": more.get("object_id", "")[:64],
         "action": action[:32],
         "actor_label": actor.label[:150],
         "actor_user_id": actor.user.pk if actor.user is not None else None,
         "via": actor.via[:32],
-        "reason": reason,
-        "changes": changes or {},
+        "reason": more.get("reason", ""),
+        "changes": more.get("changes") or {},
         "created_at": timezone.now(),
     }
 
