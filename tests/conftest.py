@@ -31,6 +31,24 @@ def nobody(db):
     return UserFactory(username="nemo")
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's, and before the run's test database is dropped, the sessions still
+    connected to it ended: threads that served requests keep their connections under
+    CONN_MAX_AGE (a live server's, for one) and nothing closes them, so the drop could fail
+    and leave the database behind.  Nothing of the run uses it any more by then."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 @pytest.fixture
 def superuser(db):
     return UserFactory(username="root", is_superuser=True, is_staff=True)
