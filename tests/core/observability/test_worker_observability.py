@@ -213,6 +213,11 @@ def test_the_request_id_follows_the_request_into_the_workers_json_log_lines(
     provider_line = next(r for r in lines if r["logger"] == "balances.providers.http")
     assert provider_line["provider"] == "syncpay"
     assert provider_line["service_id"] == service.pk
-    # Celery's own lines about the task carry it too (bound from the message header).
-    received = [r for r in json_lines(worker) if "sync_service[" in r["message"]]
-    assert received and any(r["request_id"] == request_id for r in received)
+
+    # Celery's own lines about the task carry it too (bound from the message header): its
+    # "succeeded" line, written once the task has returned, a moment after the run's lines.
+    def celery_lines() -> list[dict[str, Any]]:
+        about = [r for r in json_lines(worker) if "sync_service[" in r["message"]]
+        return about if any(r["request_id"] == request_id for r in about) else []
+
+    assert wait_until(celery_lines, timeout=10, what="Celery's lines", workers=[worker])
