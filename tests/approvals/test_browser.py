@@ -97,18 +97,23 @@ def test_an_approver_approves_two_requests_at_once(login_as, waiting):
 
 def test_the_request_and_policy_pages_pass_axe(login_as, waiting):
     page = login_as("admin")
+    from playwright.sync_api import expect
+
     page.goto(f"/approvals/{waiting[0].public_id}/")
-    assert page.get_by_role("button", name="Approve").is_visible()
+    expect(page.get_by_role("button", name="Approve")).to_be_visible()
     assert_fits_and_passes_axe(page)
 
+    # Each click navigates: wait for the new page before measuring it, or the measure can
+    # run while the old document is being replaced (no documentElement yet).
     page.get_by_role("navigation", name="Main").get_by_role(
         "link", name="Approval policies"
     ).click()
+    page.wait_for_url("**/approvals/policies/")
     assert_fits_and_passes_axe(page)
     page.get_by_role("link", name="Edit the EUR policy").click()
     page.get_by_label("Manual changes above").fill("10.001")
     page.get_by_role("button", name="Save policy").click()
-    assert page.locator("#id_manual_change_above_error").is_visible()
+    expect(page.locator("#id_manual_change_above_error")).to_be_visible()
     assert_fits_and_passes_axe(page)
 
 
