@@ -11,24 +11,45 @@ from core import rawsql
 from core.errors import NotFound
 from services.models import Service
 
+# What the API's list shows of a service and of its connection (services.api.serializers).
+API_LIST_COLUMNS = (
+    "id",
+    "public_id",
+    "name",
+    "country",
+    "status",
+    "fee_profile",
+    "created_at",
+    "updated_at",
+    "provider_connection__kind",
+)
 
-def services_for_list(*, search: str = "") -> QuerySet[Service]:
+
+def services_for_list(*, search: str = "", api: bool = False) -> QuerySet[Service]:
     """Services with their balance count, last balance change and last sync run status,
-    in one query."""
+    in one query.
+
+    ``api``: only the columns the API's list shows (its ETag is the page as loaded, so a
+    sync that moves a connection's schedule or adds a run of the same status keeps it);
+    the page also links each service's latest run."""
     # Sync runs belong to balances, a higher app: reached through the reverse relation, never
     # imported.
     runs = Service._meta.get_field("sync_runs").related_model._default_manager
     last_run = runs.filter(service=OuterRef("pk")).order_by("-created_at", "-id")
+    figures = {
+        "balance_count": Count("balances"),
+        "last_balance_change": Max("balances__updated_at"),
+        "last_run_status": Subquery(last_run.values("status")[:1]),
+    }
+    if not api:
+        figures["last_run_public_id"] = Subquery(last_run.values("public_id")[:1])
     qs = (
         Service.objects.select_related("provider_connection")
-        .annotate(
-            balance_count=Count("balances"),
-            last_balance_change=Max("balances__updated_at"),
-            last_run_status=Subquery(last_run.values("status")[:1]),
-            last_run_public_id=Subquery(last_run.values("public_id")[:1]),
-        )
+        .annotate(**figures)
         .order_by("name", "id")
     )
+    if api:
+        qs = qs.only(*API_LIST_COLUMNS)
     term = search.strip()
     if term:
         qs = qs.filter(Q(name__icontains=term) | Q(public_id__icontains=term))

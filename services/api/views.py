@@ -26,9 +26,12 @@ class ServiceListView(ListETagMixin, ApiView):
         query = s.ServiceListQuery(data=request.query_params)
         if not query.is_valid():
             return None  # the list answers the 400
-        return self.etag_page(
-            request, queries.services_for_list(search=query.validated_data.get("search", ""))
-        )
+        return self.etag_page(request, self.listed(query))
+
+    @staticmethod
+    def listed(query: s.ServiceListQuery) -> Any:
+        """Only the columns the list shows: its tag is the page as loaded."""
+        return queries.services_for_list(search=query.validated_data.get("search", ""), api=True)
 
     @extend_schema(
         operation_id="services_list",
@@ -40,8 +43,7 @@ class ServiceListView(ListETagMixin, ApiView):
         query = s.ServiceListQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         # 2 queries whatever the page: the count, then the page with its figures annotated.
-        services = queries.services_for_list(search=query.validated_data.get("search", ""))
-        return self.paginate(request, services, s.ServiceListItemOut)
+        return self.paginate(request, self.listed(query), s.ServiceListItemOut)
 
     @extend_schema(
         operation_id="services_create",
