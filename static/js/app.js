@@ -61,6 +61,15 @@
   } else {
     init();
   }
+  // A part that loads after the page (the balances charts) and whose request failed or never
+  // reached the server is no longer busy: its link to the same content stays.
+  function settleFailedPart(event) {
+    var part = event.detail && event.detail.elt;
+    if (part && part.getAttribute("aria-busy") === "true") part.setAttribute("aria-busy", "false");
+  }
+  document.addEventListener("htmx:responseError", settleFailedPart);
+  document.addEventListener("htmx:sendError", settleFailedPart);
+
   // Content swapped in by htmx.
   document.addEventListener("htmx:load", function (event) {
     syncProviderFields(event.target.ownerDocument || document);

@@ -129,6 +129,7 @@ def test_an_opening_amount_above_the_limit_waits_for_a_second_person(login_as):
     page.get_by_label("Opening amount").fill("25000")
     page.get_by_role("button", name="Save").click()
 
+    page.wait_for_url("**/approvals/*/")  # the request's page: the save has been answered
     [request] = ApprovalRequest.objects.all()
     page.wait_for_url(f"**/approvals/{request.public_id}/")
     expect(page.locator(".messages")).to_contain_text(
@@ -141,6 +142,7 @@ def test_an_opening_amount_above_the_limit_waits_for_a_second_person(login_as):
     approver = login_as("approver")
     approver.goto(f"/approvals/{request.public_id}/")
     approver.get_by_role("button", name="Approve").click()
+    expect(approver.locator(".messages")).to_contain_text(f"Request {request.public_id} approved")
     approver.goto(f"/services/{shop.public_id}/balances/")
     expect(approver.locator("#balance-EUR .balance-amount")).to_have_text("25,000.00")
     assert Balance.objects.get(service=shop).available == Decimal("25000.00")

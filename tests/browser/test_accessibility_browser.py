@@ -109,6 +109,7 @@ def test_the_changed_pages_pass_axe(login_as, viewport):
         f"/fee-profiles/{profile.pk}/rules/add/",
     ):
         page.goto(path)
+        expect(page.locator("[aria-busy=true]")).to_have_count(0)  # the charts swapped in
         assert _serious_axe_violations(page) == [], (path, viewport)
     expect(page.locator("link[rel=icon]").first).to_have_attribute("href", re.compile(r"favicon"))
     assert problems == []

@@ -165,3 +165,28 @@ def test_the_charts_fit_a_phone_and_pass_axe(login_as, charted):
     expect(page.locator("#fleet-chart-EUR table")).to_be_visible()
     assert fits(page)
     assert serious_violations(page) == []
+
+
+@pytest.mark.parametrize("failure", ["500", "network"])
+def test_charts_that_fail_to_load_leave_their_link_and_are_no_longer_busy(
+    login_as, charted, failure
+):
+    """The charts' own request answers 500 or never reaches the server: the section stops
+    announcing itself as busy, and its link to the charts page stays."""
+    page = login_as("operator")
+
+    def fail(route):
+        if failure == "500":
+            route.fulfill(status=500, body="Server error")
+        else:
+            route.abort("connectionfailed")
+
+    page.route("**/balances/charts/**", fail)
+    page.goto(f"/services/{charted.public_id}/balances/")
+    section = page.locator("#balance-charts")
+    expect(section).to_have_attribute("aria-busy", "false")
+    link = section.get_by_role("link", name="Show the charts of the balances over time")
+    expect(link).to_be_visible()
+    page.unroute("**/balances/charts/**")
+    link.click()
+    expect(page.locator("#chart-KWD")).to_be_visible()

@@ -27,6 +27,7 @@ from axe_playwright_python.sync_playwright import Axe
 from django.core.management import call_command
 from django.test import override_settings
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from tests.browser_fixtures import TIMEOUT_MS
 from tests.factories import PASSWORD
@@ -386,6 +387,9 @@ class Visit:
         self.noise, self.console = [], []
         response = self.page.goto(path)  # returns once the page has loaded
         self.status = response.status if response else 0
+        # A part the page loads after its load event (the balances page's charts) is in
+        # place before anything is measured or audited.
+        expect(self.page.locator("[aria-busy=true]")).to_have_count(0)
         return self.status
 
     def problems(self) -> list[str]:

@@ -32,6 +32,8 @@ def test_an_operator_previews_then_confirms_a_payout(login_as, service):
     page = login_as("operator")
     page.goto(f"/services/{service.public_id}/payouts/")
     page.get_by_role("link", name="New payout").click()
+    # Loaded (htmx listening to the form), and not the list's own currency filter.
+    page.wait_for_url(f"**/services/{service.public_id}/payouts/add/")
     page.select_option("#id_currency", "EUR")
     page.fill("#id_destination", "IBAN FR76 3000")
     page.fill("#id_amount", "100.00")
@@ -54,5 +56,6 @@ def test_the_calculator_answers_as_one_types(login_as, service):
     page = login_as("viewer")
     page.goto("/fee-profiles/")
     page.get_by_role("link", name="Standard").first.click()
+    page.wait_for_url("**/fee-profiles/*/")  # loaded: htmx listens to the calculator
     page.fill("#id_amount", "200.00")
     page.get_by_text("costs 3.25 EUR").wait_for()

@@ -46,6 +46,7 @@ def test_an_admin_creates_a_webhook_and_follows_its_deliveries(login_as, receive
     page = login_as("admin")
     page.get_by_role("link", name="Webhooks").click()
     page.get_by_role("link", name="New webhook").click()
+    page.wait_for_url("**/webhooks/add/")  # the new page loaded, not just committed
     for viewport in VIEWPORTS:
         assert_fits_and_passes_axe(page, viewport)
     page.get_by_label("URL").fill(receiver.url("/backoffice/events/with-a-rather-long-path"))

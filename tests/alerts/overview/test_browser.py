@@ -101,8 +101,8 @@ def test_a_viewer_lands_on_the_overview_and_follows_a_total(login_as, world):
     expect(rows).to_have_count(1)
     expect(page.locator("tfoot")).to_contain_text("300.00")
     rows.first.get_by_role("link", name=world["berlin"].name).click()
-    expect(page.get_by_role("heading", name="Balances", level=1)).to_be_visible()
-    assert page.url.endswith(f"/services/{world['berlin'].public_id}/balances/#balance-EUR")
+    page.wait_for_url(f"**/services/{world['berlin'].public_id}/balances/#balance-EUR")
+    expect(page.get_by_role("heading", name="Balances", level=1, exact=True)).to_be_visible()
     # Viewers are offered no payout action.
     page.goto("/payouts/")
     expect(page.locator("table.payouts-waiting tbody tr")).to_have_count(2)
