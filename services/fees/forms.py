@@ -6,7 +6,7 @@ from __future__ import annotations
 from django import forms
 
 from core.money import currencies
-from core.money.forms import AmountField, parse_user_amount
+from core.money.forms import AmountField, parse_user_amount, ungrouped
 from services.fees.actions import DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH
 from services.models import FeeProfile, FeeRule, Service
 
@@ -56,20 +56,12 @@ class FeeRuleForm(forms.Form):
         return {
             "operation": data["operation"],
             "currency": data.get("currency") or "",
-            "percentage": _plain(data.get("percentage")) or "0",
-            "fixed_amount": _plain(data.get("fixed_amount")) or "0",
-            "minimum_fee": _plain(data.get("minimum_fee")) or "0",
-            "maximum_fee": _plain(data.get("maximum_fee")) or None,
-            "minimum_payout_amount": _plain(data.get("minimum_payout_amount")) or None,
+            "percentage": ungrouped(data.get("percentage")) or "0",
+            "fixed_amount": ungrouped(data.get("fixed_amount")) or "0",
+            "minimum_fee": ungrouped(data.get("minimum_fee")) or "0",
+            "maximum_fee": ungrouped(data.get("maximum_fee")) or None,
+            "minimum_payout_amount": ungrouped(data.get("minimum_payout_amount")) or None,
         }
-
-
-def _plain(raw: object) -> str:
-    """Accept thousands commas and spaces as operators type them ("1,000.00")."""
-    text = str(raw or "").strip().replace(" ", "").replace("\u00a0", "")
-    if "," in text and "." in text:
-        text = text.replace(",", "")
-    return text
 
 
 class FeeQuoteForm(forms.Form):
@@ -93,6 +85,9 @@ class FeeQuoteForm(forms.Form):
                 data["amount"] = parse_user_amount(raw, code)
             except currencies.AmountError as exc:
                 self.add_error("amount", str(exc))
+            else:
+                if data["amount"] < 0:  # as the API's quote says
+                    self.add_error("amount", "The amount cannot be negative.")
         return data
 
 

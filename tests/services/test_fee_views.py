@@ -205,6 +205,61 @@ def test_invalid_rule_input_is_shown_on_the_form(clients, profile):
     )
 
 
+@pytest.mark.parametrize(
+    ("field", "typed"),
+    [
+        ("fixed_amount", "2.000,00"),  # a European thousands point: never read as 2.00
+        ("maximum_fee", "1.000,00"),
+        ("minimum_fee", "1,2,3.45"),  # commas that group nothing
+        ("fixed_amount", "2,50"),  # a decimal comma
+    ],
+)
+def test_a_figure_with_commas_that_group_no_thousands_is_refused(clients, profile, field, typed):
+    response = clients["admin"].post(
+        f"/fee-profiles/{profile.pk}/rules/add/",
+        {**EUR_RULE, "operation": "refund", field: typed, "version": profile.version},
+    )
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert f'id="id_{field}_error"' in page or f"id_{field}" in page
+    assert "decimal" in page.lower()
+    assert not profile.rules.filter(operation="refund").exists()
+
+
+def test_thousands_commas_are_read_as_operators_type_them(clients, profile):
+    response = clients["admin"].post(
+        f"/fee-profiles/{profile.pk}/rules/add/",
+        {
+            **EUR_RULE,
+            "currency": "USD",
+            "fixed_amount": "1,000.00",
+            "maximum_fee": "12,500",
+            "minimum_payout_amount": " 1 000.50 ",
+            "version": profile.version,
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    rule = profile.rules.get(currency="USD")
+    assert (rule.fixed_amount, rule.maximum_fee, rule.minimum_payout_amount) == (
+        D("1000.00"),
+        D("12500"),
+        D("1000.50"),
+    )
+
+
+def test_the_calculator_refuses_a_negative_amount(clients, profile):
+    page = (
+        clients["viewer"]
+        .get(
+            f"/fee-profiles/{profile.pk}/",
+            {"operation": "payout", "amount": "-1000", "currency": "EUR"},
+        )
+        .content.decode()
+    )
+    assert "The amount cannot be negative." in page
+    assert "costs <strong" not in page
+
+
 def test_a_stale_edit_is_refused_and_offers_the_current_version(clients, profile):
     fee_actions.fee_profile_update(profile=profile, actor=ACTOR, description="changed")
     response = clients["admin"].post(
