@@ -303,7 +303,7 @@ def provider_label(kind: str) -> str:
 # are type-checked when present.
 
 MAX_DECIMAL_PLACES = 8
-_PLAIN_DECIMAL = re.compile(r"-?\d+(\.\d+)?")
+_PLAIN_DECIMAL = re.compile(r"-?\d+(\.\d+)?", re.ASCII)  # ASCII digits only
 
 
 def bad_response(message: str) -> ProviderError:

@@ -38,7 +38,7 @@ from balances.providers.base import (
 from core.money import currencies
 
 _BALANCE_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
-_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}")
+_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 _AMOUNT_FIELDS = ("available_amount", "pending_amount", "posted_amount")
 
 

@@ -38,7 +38,7 @@ from balances.providers.base import (
 from core.money import currencies
 
 TYPES = ("STANDARD", "SAVINGS")
-_PROFILE_ID = re.compile(r"\d{1,20}")
+_PROFILE_ID = re.compile(r"\d{1,20}", re.ASCII)
 
 
 def error_message(body: Any) -> str | None:
@@ -86,6 +86,10 @@ def _types(raw: object) -> list[str]:
             raise ValueError(f"types: {str(item)[:30]!r} is not STANDARD or SAVINGS.")
         if value not in result:
             result.append(value)
+    if "STANDARD" not in result:
+        # A currency's available amount is its STANDARD balance: without it every synced
+        # balance would read 0 available, money that is there.
+        raise ValueError("types must include STANDARD; SAVINGS adds the jars as reserved.")
     return result
 
 

@@ -93,7 +93,7 @@ def syncpay_balances(request: HttpRequest) -> HttpResponse:
 FINIX_PASSWORD = "sandbox-secret"
 FINIX_USERNAME = re.compile(r"US[A-Za-z0-9]{6,}")
 FINIX_BALANCE_ID = re.compile(r"BL[A-Za-z0-9]*?(USD|EUR|GBP|JPY|KWD)")
-FINIX_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}")
+FINIX_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 # Major-unit size of each currency's balances, so that JPY and KWD look plausible.
 FINIX_BASE = {"USD": 25000, "EUR": 18000, "GBP": 12000, "JPY": 3000000, "KWD": 4000}
 

@@ -21,7 +21,7 @@ from rest_framework.views import APIView
 from core.api.pagination import ApiPagination
 from core.api.permissions import HasRolePermission
 
-_ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,10})"?\s*$')
+_ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,10})"?\s*$', re.ASCII)
 # Versions start at 1 and only grow: an unreadable tag can never match.
 UNMATCHABLE_VERSION = 0
 

@@ -197,6 +197,19 @@ def test_provider_echoing_the_key_is_redacted(provider_server, assert_no_secret)
             "not a decimal",
         ),
         (
+            {
+                **DOC_EXAMPLE,
+                "balances": [  # Arabic-Indic digits: a decimal to Python, not to the docs
+                    {
+                        "currency": "USD",
+                        "available_balance": "\u0661\u0662\u0663.\u0665\u0660",
+                        "pending_balance": "0",
+                    }
+                ],
+            },
+            "not a decimal",
+        ),
+        (
             {**DOC_EXAMPLE, "balances": DOC_EXAMPLE["balances"] + DOC_EXAMPLE["balances"][:1]},
             "more than once",
         ),

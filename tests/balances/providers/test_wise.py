@@ -201,6 +201,12 @@ def test_validate_options():
         WiseAdapter.validate_options({"profileId": "12/../3"})
     with pytest.raises(ValueError, match="types"):
         WiseAdapter.validate_options({"profileId": "1", "types": ["CHECKING"]})
+    # Without STANDARD no currency's available amount is read: every balance would sync to 0.
+    for types in (["SAVINGS"], "SAVINGS", "savings, savings"):
+        with pytest.raises(ValueError, match="types must include STANDARD"):
+            WiseAdapter.validate_options({"profileId": "1", "types": types})
+    with pytest.raises(ValueError, match="profileId"):
+        WiseAdapter.validate_options({"profileId": "\u0661\u0662"})  # Arabic-Indic digits
 
 
 def test_missing_profile_is_configuration_error_before_request(provider_server):
