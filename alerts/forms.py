@@ -120,7 +120,8 @@ class AlertRuleForm(forms.Form):
         return {
             "currency": data["currency"],
             "kind": data["kind"],
-            "threshold": data.get("threshold") or None,
+            # 0 is a threshold ("available below 0": a negative balance), not a blank.
+            "threshold": None if data.get("threshold") in (None, "") else data["threshold"],
             "stale_minutes": data.get("stale_minutes") or None,
             "failures": data.get("failures") or None,
             "emails": data.get("emails") or "",

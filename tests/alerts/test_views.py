@@ -185,6 +185,26 @@ def test_adding_a_rule_through_the_form(clients, world):
     assert rule.emails == ["ops@example.com", "cfo@example.com"]
 
 
+@pytest.mark.parametrize("typed", ["0", "0.00", "-0"])
+def test_a_zero_threshold_is_a_threshold_not_a_blank(clients, world, typed):
+    """ "Available below 0": an alert as soon as a balance goes negative."""
+    response = clients["admin"].post(
+        "/alert-rules/add/",
+        {
+            "service": "",
+            "currency": "GBP",
+            "kind": "available_below",
+            "threshold": typed,
+            "stale_minutes": "",
+            "failures": "",
+            "emails": "",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    rule = AlertRule.objects.get(currency="GBP")
+    assert rule.threshold == Decimal("0") and rule.threshold is not None
+
+
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
