@@ -71,6 +71,13 @@ def _idempotency_key(raw: str | None) -> str | None:
             f"Keep the idempotency key under {IDEMPOTENCY_KEY_MAX_LENGTH} characters.",
             field="idempotency_key",
         )
+    if not key.isprintable():
+        # NUL and other control characters: PostgreSQL refuses NUL in text, and no client
+        # means them; refused as input, never stored.
+        raise ValidationFailed(
+            "The idempotency key has a control character; use printable characters only.",
+            field="idempotency_key",
+        )
     return key
 
 

@@ -119,6 +119,20 @@ def test_same_key_different_body_is_409(operator_api, world):
     assert error["details"]["payoutId"].startswith("po_")
 
 
+@pytest.mark.parametrize("key", ["order\x00-1", "order\t1", "order\x7f"])
+def test_an_idempotency_key_with_a_control_character_is_400(operator_api, world, key):
+    """A NUL byte (which PostgreSQL cannot store in text) or another control character in
+    the header: refused, naming the key; no payout is made."""
+    before = Payout.objects.count()
+    response = send(
+        operator_api, "post", url("/services/{sid}/payouts", world), CREATE,
+        HTTP_IDEMPOTENCY_KEY=key,
+    )  # fmt: skip
+    error = assert_error(response, 400, "validation_error")
+    assert "idempotency key" in error["message"]
+    assert Payout.objects.count() == before
+
+
 def test_insufficient_funds_is_422_with_the_figures(operator_api, world):
     response = send(
         operator_api, "post", url("/services/{sid}/payouts", world), {**CREATE, "amount": "890.00"}
