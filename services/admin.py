@@ -123,6 +123,12 @@ class FeeProfileAdmin(ActionAdmin):
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(ReadOnlyAdmin):
+    """The whole log, as /audit/ shows it: for those who may read the audit log (admins),
+    not for every role that sees a service's own history."""
+
     list_display = ("created_at", "action", "subject", "actor_label")
     list_filter = ("action",)
     search_fields = ("subject", "actor_label", "service__public_id")
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("services.view_audit_log")

@@ -399,3 +399,22 @@ def test_the_audit_trail_is_read_only_in_the_admin(root):
         service=service, subject=service.public_id, action="service_updated", actor_label="x"
     )
     assert_read_only_in_admin(root, entry, {"action": "rewritten", "subject": "x"})
+
+
+@pytest.mark.parametrize(("role", "status"), [("viewer", 403), ("operator", 403), ("admin", 200)])
+def test_the_audit_log_in_the_admin_needs_the_audit_log_permission(client, data, role, status):
+    """A staff account of any role may open the admin, but the whole audit log, as on
+    /audit/, is for those who may read it (admins); a viewer sees services' own history."""
+    from services.actions import service_update
+    from tests.factories import UserFactory
+
+    service_update(service=data["lagos"], actor=Actor.system("tests"), name="Lagos Retail Ltd")
+    user = UserFactory(username=f"staff-{role}", role=role, is_staff=True)
+    client.force_login(user)
+    assert client.get("/admin/services/auditentry/").status_code == status
+    entry = AuditEntry.objects.first()
+    assert client.get(admin_url(entry, "change")).status_code in (
+        (302, 403) if status == 403 else (200,)
+    )
+    index = client.get("/admin/").content.decode()
+    assert ("/admin/services/auditentry/" in index) == (status == 200)
