@@ -4,13 +4,15 @@ apply the change exactly once: the second one finds the request decided.
 
 A decision never trusts what the page showed: the request is re-read under its lock, its
 expiry checked against the clock (an overdue request is expired there and then, whatever
-the periodic task has done), the approver compared with the requester by user (another API
-key of the same user, a superuser, are the same person), and the kind's apply handler
-re-checks the object under its own lock.
+the periodic task has done), the approver compared by user (another API key of the same
+user, a superuser, are the same person) with everyone who asked for the change: the
+requester and whoever renewed the request, along its whole chain of renewals; and the
+kind's apply handler re-checks the object under its own lock.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -36,7 +38,8 @@ S = ApprovalRequest.Status
 
 
 class SelfApproval(DomainError):
-    """The requester may not approve their own request (any key, any role)."""
+    """Nobody approves a change they asked for: the requester, nor whoever renewed the
+    request (any key, any role)."""
 
     code = "self_approval"
     http_status = 403
@@ -125,6 +128,13 @@ def approval_request(
         "payout_public_id": payout_public_id,
         "expires_at": expiry_from(now),
     }
+    return _create(fields, actor=actor)
+
+
+def _create(fields: dict[str, Any], *, actor: Actor, **audited: Any) -> ApprovalRequest:
+    """Store a pending request (``fields``) and audit it as asked by ``actor``; refused
+    while another request for the same balance waits."""
+    service, currency = fields["service"], fields["currency"]
     try:
         with transaction.atomic():
             approval = ApprovalRequest.objects.create(**fields)
@@ -147,14 +157,59 @@ def approval_request(
         approval,
         actor=actor,
         action="approval_requested",
-        kind=kind,
-        currentValue=_plain(current_value, currency),
-        proposedValue=_plain(proposed_value, currency),
-        payoutId=payout_public_id or None,
-        balanceVersion=balance_version,
+        kind=approval.kind,
+        currentValue=_plain(approval.current_value, currency),
+        proposedValue=_plain(approval.proposed_value, currency),
+        payoutId=approval.payout_public_id or None,
+        balanceVersion=approval.balance_version,
+        **audited,
     )
     _recount_on_commit()
     return approval
+
+
+# --- who asked ------------------------------------------------------------------------------
+
+REQUESTED = "requested"
+RENEWED = "renewed"
+
+
+def askers(approval: ApprovalRequest) -> dict[int, str]:
+    """The users who asked for ``approval``'s change, none of whom may approve it: the
+    requester and whoever renewed it, along its whole chain of renewals (a renewal keeps the
+    requester, so the renewers are what the chain adds).  User id -> ``REQUESTED`` or
+    ``RENEWED`` (asking wins).  One query per earlier request of the chain: none for a
+    request never renewed."""
+    found: dict[int, str] = {}
+    seen: set[str] = set()
+    link: ApprovalRequest | None = approval
+    while link is not None and link.public_id not in seen:
+        seen.add(link.public_id)
+        if link.renewed_by_id is not None:
+            found.setdefault(link.renewed_by_id, RENEWED)
+        if link.requested_by_id is not None:
+            found[link.requested_by_id] = REQUESTED
+        link = (
+            ApprovalRequest.objects.only("public_id", "requested_by", "renewed_by", "renewed_from")
+            .filter(public_id=link.renewed_from)
+            .first()
+            if link.renewed_from
+            else None
+        )
+    return found
+
+
+def _refuse_askers(locked: ApprovalRequest, actor: Actor) -> None:
+    user_id = getattr(actor.user, "pk", None)
+    asked = askers(locked).get(user_id) if user_id is not None else None
+    if asked is None:
+        return
+    raise SelfApproval(
+        "You asked for this change: someone else must approve it."
+        if asked == REQUESTED
+        else "You renewed this request: someone else must approve it.",
+        details={"requestedBy": locked.requested_by_label},
+    )
 
 
 # --- deciding -----------------------------------------------------------------------------
@@ -236,13 +291,7 @@ def _decide(
         _expire(locked)
         return locked, True
     if approve:
-        if locked.requested_by_id is not None and locked.requested_by_id == getattr(
-            actor.user, "pk", None
-        ):
-            raise SelfApproval(
-                "You asked for this change: someone else must approve it.",
-                details={"requestedBy": locked.requested_by_label},
-            )
+        _refuse_askers(locked, actor)
         handler_for(locked.kind).apply(locked, actor)
         _mark(locked, S.APPROVED, actor=actor, comment=comment)
         _audit(locked, actor=actor, action="approved", status=[S.PENDING, S.APPROVED])
@@ -278,35 +327,83 @@ def approval_reject(
     return decided
 
 
+def renewal_refusal(
+    approval: ApprovalRequest, moved: Callable[[], bool], *, now: Any = None
+) -> NotAllowed | None:
+    """Why ``approval`` cannot be renewed now, or None when it can: only a request of a kind
+    that can be asked again, still pending or expired, and only when a renewal is needed:
+    it expired (or is past its time) or its object moved since (``moved()``, asked last:
+    the kind's ``describe(approval).moved``).  The request's page offers Renew exactly when
+    this is None (to whoever may make the change), and :func:`approval_renew` refuses with
+    it, so that the two never disagree."""
+    public_id = approval.public_id
+    handler = handler_for(approval.kind)
+    status = S.EXPIRED if approval.is_overdue(now) else approval.status
+    if handler.renew is None:
+        return NotAllowed(
+            f"Approval request {public_id} cannot be renewed (only balance changes can).",
+            code="not_renewable",
+            details={"status": status},
+        )
+    if status not in (S.PENDING, S.EXPIRED):
+        return NotAllowed(
+            f"Approval request {public_id} cannot be renewed: it is {status}.",
+            code="not_renewable",
+            details={"status": status},
+        )
+    if status == S.PENDING and not moved():
+        return NotAllowed(
+            f"Approval request {public_id} does not need renewing: it has not expired and "
+            f"the {approval.currency} balance has not changed since it was made. Approve or "
+            "reject it as it is.",
+            code="not_renewable",
+            details={"status": status, "moved": False},
+        )
+    return None
+
+
 @transaction.atomic
 def approval_renew(*, approval: ApprovalRequest | str, actor: Actor) -> ApprovalRequest:
-    """Ask the same change again against the object as it is now (its balance moved, or the
-    request expired): a new pending request by ``actor``; the old one is marked renewed."""
+    """Ask the same change again against the object as it is now, when it needs it (its
+    balance moved, or the request expired: :func:`renewal_refusal`): a new pending request,
+    still the requester's, renewed by ``actor`` (neither may approve it); the old one is
+    marked renewed.  Refused, nothing written, when no renewal is needed."""
     locked = _lock(approval)
     handler = handler_for(locked.kind)
-    if handler.renew is None or locked.status not in (S.PENDING, S.EXPIRED):
-        raise NotAllowed(
-            f"Approval request {locked.public_id} cannot be renewed"
-            + (
-                " (only balance changes can)."
-                if handler.renew is None
-                else f": it is {locked.status}."
-            ),
-            code="not_renewable",
-            details={"status": locked.status},
-        )
+    # Whether the object moved, read as the page reads it; it only ever comes true for a
+    # pending request (a balance's version grows; deleting it closes the requests made
+    # against it), so a "moved" read here stays true under the lock renew() takes below.
+    refusal = renewal_refusal(locked, lambda: handler.describe(locked).moved)
+    if refusal is not None:
+        raise refusal
+    assert handler.renew is not None  # renewal_refusal() refuses the kinds without one
     version, current = handler.renew(locked)
     was = locked.status
     _mark(locked, S.SUPERSEDED, actor=actor, comment=locked.comment)
-    renewed = approval_request(
-        kind=locked.kind,
-        service=locked.service,
-        currency=locked.currency,
+    now = timezone.now()
+    renewed = _create(
+        {
+            "kind": locked.kind,
+            "service": locked.service,
+            "currency": locked.currency,
+            # Still the change its requester asked for: they may not approve it either.
+            "requested_by_id": locked.requested_by_id,
+            "requested_by_label": locked.requested_by_label,
+            "requested_via": locked.requested_via,
+            "requested_at": now,
+            "reason": locked.reason,
+            "balance_version": version,
+            "current_value": current,
+            "proposed_value": locked.proposed_value,
+            "expires_at": expiry_from(now),
+            "renewed_from": locked.public_id,
+            "renewed_by": actor.user,
+            "renewed_by_label": actor.label[:150],
+            "renewed_via": actor.via[:32],
+        },
         actor=actor,
-        reason=locked.reason,
-        balance_version=version,
-        current_value=current,
-        proposed_value=locked.proposed_value,
+        renewedFrom=locked.public_id,
+        requestedBy=locked.requested_by_label,
     )
     locked.renewed_as = renewed.public_id
     locked.save(update_fields=["renewed_as"])

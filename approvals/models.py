@@ -104,6 +104,15 @@ class ApprovalRequest(models.Model):
     expires_at = models.DateTimeField()
     # The request that replaced this one (Renew).
     renewed_as = models.CharField(max_length=32, blank=True)
+    # A renewal: the request it replaced (whose ``renewed_as`` is this one) and who renewed
+    # it.  ``requested_by`` stays the person who first asked, through every renewal; nobody
+    # who asked or renewed any request of the chain may approve it.
+    renewed_from = models.CharField(max_length=32, blank=True)
+    renewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    renewed_by_label = models.CharField(max_length=150, blank=True)
+    renewed_via = models.CharField(max_length=32, blank=True)
 
     class Meta:
         ordering = ["-requested_at", "-id"]

@@ -111,18 +111,18 @@ def _detail_context(request: HttpRequest, approval: ApprovalRequest) -> dict:
     handler = handler_for(approval.kind)
     description = handler.describe(approval)
     status = queries.shown_status(approval)
-    is_requester = (
-        approval.requested_by_id is not None and approval.requested_by_id == request.user.pk
-    )
+    can_decide = status == "pending" and request.user.has_perm(APPROVE)
+    # Who asked (the requester, or a renewer along the chain) may reject, never approve.
+    asked = actions.askers(approval).get(request.user.pk) if can_decide else None
     return {
         "approval": approval,
         "status": status,
         "description": description,
-        "is_requester": is_requester,
-        "can_decide": status == "pending" and request.user.has_perm(APPROVE),
-        "can_renew": handler.renew is not None
-        and status in ("pending", "expired")
-        and (description.moved or status == "expired")
+        "is_requester": asked is not None,
+        "asked": asked,
+        "can_decide": can_decide,
+        # The very rule approval_renew() applies, so that the page and the action agree.
+        "can_renew": actions.renewal_refusal(approval, lambda: description.moved) is None
         and request.user.has_perm(handler.perm),
         "nav_section": "approvals",
     }
@@ -131,12 +131,18 @@ def _detail_context(request: HttpRequest, approval: ApprovalRequest) -> dict:
 @require_http_methods(["GET", "POST"])
 @require_perms(VIEW)
 def detail(request: HttpRequest, approval_id: str) -> HttpResponse:
-    """Who: viewer and above; Approve / Reject for approvers (never for the requester's
-    own request), Renew for whoever may make the change when the balance moved."""
+    """Who: viewer and above; Approve / Reject for approvers (Approve never for who asked:
+    the requester or a renewer), Renew for whoever may make the change when the balance
+    moved or the request expired (actions.renewal_refusal)."""
     approval = queries.approval_get(approval_id)
-    form = DecisionForm(request.POST or None)
+    # Bound on every POST, an empty one too: it is then answered with the form's errors.
+    form = DecisionForm(request.POST if request.method == "POST" else None)
     status_code = 200
     if request.method == "POST":
+        if not (
+            request.user.has_perm(APPROVE) or request.user.has_perm(handler_for(approval.kind).perm)
+        ):
+            raise PermissionDenied  # may neither decide nor renew: nothing to post here
         decision = request.POST.get("decision", "")
         if decision not in ("approve", "reject", "renew"):
             form.is_valid()

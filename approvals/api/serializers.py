@@ -24,6 +24,16 @@ STATUSES = [
 ] + [(ApprovalRequest.Status.SUPERSEDED, "Renewed (replaced by a new request)")]
 
 
+class BlankIsNull(serializers.CharField):
+    """A text column stored blank when it does not apply, answered null."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(allow_null=True, **kwargs)
+
+    def to_representation(self, value: Any) -> str | None:
+        return str(value) or None
+
+
 @extend_schema_serializer(component_name="ApprovalRequest")
 class ApprovalOut(serializers.Serializer):
     approvalId = serializers.CharField(source="public_id")
@@ -34,8 +44,13 @@ class ApprovalOut(serializers.Serializer):
         help_text="pending, approved, rejected, expired (a pending request past expiresAt is "
         "expired) or superseded (renewed)."
     )
-    requestedBy = serializers.CharField(source="requested_by_label")
-    requestedAt = serializers.DateTimeField(source="requested_at")
+    requestedBy = serializers.CharField(
+        source="requested_by_label",
+        help_text="Who asked for the change; a renewal keeps its requester (see renewedBy).",
+    )
+    requestedAt = serializers.DateTimeField(
+        source="requested_at", help_text="When this request was made (a renewal: renewed)."
+    )
     reason = serializers.CharField()
     currentValue = NullableAmountOutField(
         "current_value", help_text="The balance's available amount when asked."
@@ -47,23 +62,27 @@ class ApprovalOut(serializers.Serializer):
     balanceVersion = serializers.IntegerField(
         source="balance_version", allow_null=True, help_text="The version it was asked against."
     )
-    payoutId = serializers.SerializerMethodField()
-    decidedBy = serializers.SerializerMethodField()
+    payoutId = BlankIsNull(source="payout_public_id")
+    decidedBy = BlankIsNull(source="decided_by_label")
     decidedAt = serializers.DateTimeField(source="decided_at", allow_null=True)
     comment = serializers.CharField()
     expiresAt = serializers.DateTimeField(source="expires_at")
+    renewedFrom = BlankIsNull(
+        source="renewed_from", help_text="The request this one renewed (null: not a renewal)."
+    )
+    renewedBy = BlankIsNull(
+        source="renewed_by_label",
+        help_text="Who renewed it (null: not a renewal).  Neither they nor the requester, "
+        "nor anyone who renewed an earlier request of the chain, may approve it.",
+    )
+    renewedAs = BlankIsNull(
+        source="renewed_as",
+        help_text="The request that renewed this one (status superseded), else null.",
+    )
 
     @extend_schema_field({"type": "string", "enum": [s for s, _ in STATUSES]})
     def get_status(self, approval: ApprovalRequest) -> str:
         return shown_status(approval)
-
-    @extend_schema_field({"type": "string", "nullable": True})
-    def get_payoutId(self, approval: ApprovalRequest) -> str | None:
-        return approval.payout_public_id or None
-
-    @extend_schema_field({"type": "string", "nullable": True})
-    def get_decidedBy(self, approval: ApprovalRequest) -> str | None:
-        return approval.decided_by_label or None
 
 
 class ApprovalListQuery(serializers.Serializer):

@@ -156,8 +156,9 @@ class ApprovalApproveView(ApiView):
         operation_id="approvals_approve",
         summary="Approve a request (applies its change)",
         description="403 `self_approval` for the requester (any of their keys, superusers "
-        "too); 409 `not_pending`, `expired`, or `balance_moved` when the balance changed "
-        "since the request (details: currentVersion, currentAmount): reject or renew it.",
+        "too), and for whoever renewed the request or an earlier one of its chain; 409 "
+        "`not_pending`, `expired`, or `balance_moved` when the balance changed since the "
+        "request (details: currentVersion, currentAmount): reject or renew it.",
         parameters=[APPROVAL_ID],
         request=s.DecisionIn,
         responses={200: s.ApprovalOut, **errors(403, 404, 409, 422)},
@@ -200,9 +201,13 @@ class ApprovalRenewView(ApiView):
     @extend_schema(
         operation_id="approvals_renew",
         summary="Ask a balance change again against the balance as it is now",
-        description="For a pending or expired balance request (its balance moved, or it "
-        "expired): a new pending request by the caller (201); the old one becomes "
-        "superseded.  Needs the permission to make that change.",
+        description="For a pending or expired balance request whose balance moved, or that "
+        "expired: a new pending request against the balance as it is now (201), still the "
+        "original requester's (`requestedBy`), renewed by the caller (`renewedBy`, "
+        "`renewedFrom`); neither may approve it.  The old one becomes superseded "
+        "(`renewedAs`).  409 `not_renewable` when no renewal is needed (neither expired "
+        "nor moved: approve or reject it) or possible.  Needs the permission to make that "
+        "change.",
         parameters=[APPROVAL_ID],
         request=None,
         responses={201: s.ApprovalOut, **errors(403, 404, 409)},
