@@ -25,7 +25,9 @@ import logging
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -308,6 +310,72 @@ def check_url(
     return Decision(target, private_ok=False)
 
 
+# --- A whole call's time ------------------------------------------------------------------
+
+# When the outbound calls of this thread (or task) must have ended (time.monotonic()).
+_DEADLINE: ContextVar[float | None] = ContextVar("outbound_deadline", default=None)
+
+
+@contextmanager
+def within(seconds: float) -> Iterator[None]:
+    """Every network step of the outbound calls made inside the block (connecting, the TLS
+    handshake, writing the request, each read of the answer's head and body) ends ``seconds``
+    from now at the latest.  httpx's timeouts bound each step on its own, so a peer that
+    drips its status line or headers a byte at a time would otherwise hold the call for as
+    long as it likes.  Nested blocks keep the earlier end."""
+    end = time.monotonic() + seconds
+    outer = _DEADLINE.get()
+    token = _DEADLINE.set(end if outer is None else min(outer, end))
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def _step_timeout(timeout: float | None, timed_out: type[Exception]) -> float | None:
+    """The timeout of one network step: its own, or what is left of the call's time when
+    that is less; ``timed_out`` once nothing is left."""
+    end = _DEADLINE.get()
+    if end is None:
+        return timeout
+    left = end - time.monotonic()
+    if left <= 0:
+        raise timed_out("the call's time limit was reached")
+    return left if timeout is None else min(timeout, left)
+
+
+class DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write ends by the call's deadline (:func:`within`),
+    read when the step starts: a pooled connection serves each call with that call's."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _step_timeout(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _step_timeout(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        return DeadlineStream(
+            self._inner.start_tls(
+                ssl_context, server_hostname, _step_timeout(timeout, httpcore.ConnectTimeout)
+            )
+        )
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
 # --- Connecting -----------------------------------------------------------------------------
 
 
@@ -347,6 +415,7 @@ class CheckingBackend(httpcore.NetworkBackend):
         if private_ok is None:
             logger.warning("outbound refused %s:%s: not checked by the caller", host, port)
             raise AddressRefused("not permitted")
+        timeout = _step_timeout(timeout, httpcore.ConnectTimeout)
         started = time.monotonic()
         try:
             addresses = checked_addresses(host, port, private_ok=private_ok)
@@ -359,12 +428,14 @@ class CheckingBackend(httpcore.NetworkBackend):
             if remaining is not None and remaining <= 0:
                 break
             try:
-                return self.inner.connect_tcp(
-                    address,
-                    port,
-                    timeout=remaining,
-                    local_address=local_address,
-                    socket_options=socket_options,
+                return DeadlineStream(
+                    self.inner.connect_tcp(
+                        address,
+                        port,
+                        timeout=remaining,
+                        local_address=local_address,
+                        socket_options=socket_options,
+                    )
                 )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 last = exc

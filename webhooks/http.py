@@ -104,13 +104,17 @@ def post(url: str, *, body: bytes, headers: Mapping[str, str], timeout: float) -
     def elapsed_ms() -> int:
         return int((time.monotonic() - started) * 1000)
 
-    with httpx.Client(
-        timeout=httpx.Timeout(timeout),
-        follow_redirects=False,
-        verify=_ssl_context(),
-        transport=outbound.PinnedTransport(ssl_context=_ssl_context(), permits=permits),
-        trust_env=False,
-    ) as client:
+    # The whole exchange, however the receiver drips its bytes: twice the timeout.
+    with (
+        outbound.within(timeout * 2),
+        httpx.Client(
+            timeout=httpx.Timeout(timeout),
+            follow_redirects=False,
+            verify=_ssl_context(),
+            transport=outbound.PinnedTransport(ssl_context=_ssl_context(), permits=permits),
+            trust_env=False,
+        ) as client,
+    ):
         request = client.build_request(
             "POST",
             url,
@@ -140,7 +144,7 @@ def post(url: str, *, body: bytes, headers: Mapping[str, str], timeout: float) -
             try:
                 for chunk in response.iter_raw():
                     raw += chunk
-                    if len(raw) >= SNIPPET_BYTES or time.monotonic() - started > timeout * 2:
+                    if len(raw) >= SNIPPET_BYTES:
                         break
             except httpx.HTTPError:
                 pass  # the status is what counts; the snippet is a courtesy

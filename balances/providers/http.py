@@ -30,6 +30,7 @@ import math
 import ssl
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -75,11 +76,53 @@ def _new_client(
     return httpx.Client(
         follow_redirects=False,
         verify=_ssl_context(),
-        headers={"Accept": "application/json", "User-Agent": USER_AGENT},
+        # The encodings _read_body decompresses itself, within the size limit.
+        headers={
+            "Accept": "application/json",
+            "Accept-Encoding": "gzip, deflate",
+            "User-Agent": USER_AGENT,
+        },
         transport=transport
         or outbound.PinnedTransport(ssl_context=_ssl_context(), permits=permits),
         trust_env=False,
     )
+
+
+class _UnknownEncoding(Exception):
+    """A Content-Encoding we did not offer, or a compressed body cut short."""
+
+
+class _Inflater:
+    """Decodes a body sent with ``Content-Encoding`` gzip or deflate (what we offer) or
+    none, a limited piece at a time: :meth:`take` gives at most ``limit`` bytes of what
+    ``raw`` decodes to, so that a small body inflating to gigabytes is refused at the size
+    limit instead of filling memory."""
+
+    def __init__(self, encoding: str) -> None:
+        codings = [c.strip().lower() for c in encoding.split(",") if c.strip()]
+        codings = [c for c in codings if c != "identity"]
+        if len(codings) > 1 or (codings and codings[0] not in ("gzip", "x-gzip", "deflate")):
+            raise _UnknownEncoding(encoding)
+        # 32 + MAX_WBITS: zlib finds a gzip or a zlib header itself; a raw deflate stream
+        # (no header, as some servers send for "deflate") is tried when there is none.
+        self._zlib = zlib.decompressobj(32 + zlib.MAX_WBITS) if codings else None
+        self._started = False
+
+    def take(self, raw: bytes, limit: int) -> bytes:
+        if self._zlib is None:
+            return raw
+        if not self._started and raw:
+            self._started = True
+            try:
+                return self._zlib.decompress(raw, max(limit, 1))
+            except zlib.error:
+                self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+        return self._zlib.decompress(raw, max(limit, 1))
+
+    def finish(self) -> None:
+        """Refuse a compressed body that ended before its compressed stream did."""
+        if self._zlib is not None and self._started and not self._zlib.eof:
+            raise _UnknownEncoding("truncated")
 
 
 class _KeptClients:
@@ -354,6 +397,12 @@ class ProviderSession:
         request.extensions["timeout"] = httpx.Timeout(budget.bound(self.timeout)).as_dict()
         path = request.url.path
         started = time.monotonic()
+        # The whole call, head and body, however the provider drips its bytes: twice the
+        # timeout, and never past the sync's own time limit.
+        with outbound.within(budget.bound(self.timeout * 2)):
+            return self._exchange(request, path, started)
+
+    def _exchange(self, request: httpx.Request, path: str, started: float) -> Any:
         try:
             response = self._client.send(request, stream=True)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
@@ -391,22 +440,24 @@ class ProviderSession:
                 f"The response is larger than {MAX_RESPONSE_BYTES:,} bytes.",
                 status_code=response.status_code,
             )
+        too_large = self._error(
+            ErrorCategory.BAD_RESPONSE,
+            f"The response is larger than {MAX_RESPONSE_BYTES:,} bytes.",
+            status_code=response.status_code,
+        )
         chunks: list[bytes] = []
         size = 0
         try:
-            for chunk in response.iter_bytes():
+            # Raw bytes, decompressed here a limited piece at a time: a small compressed
+            # answer that inflates to gigabytes stops at the limit, not in memory.
+            inflater = _Inflater(response.headers.get("Content-Encoding", ""))
+            for raw in response.iter_raw():
+                chunk = inflater.take(raw, MAX_RESPONSE_BYTES + 1 - size)
                 size += len(chunk)
                 if size > MAX_RESPONSE_BYTES:
-                    raise self._error(
-                        ErrorCategory.BAD_RESPONSE,
-                        f"The response is larger than {MAX_RESPONSE_BYTES:,} bytes.",
-                        status_code=response.status_code,
-                    )
-                # The read timeout is per chunk; a server trickling bytes must not hold us
-                # for ever either.
-                if time.monotonic() - started > self.timeout * 2 or budget.spent():
-                    raise httpx.ReadTimeout("body took too long")
+                    raise too_large
                 chunks.append(chunk)
+            inflater.finish()
         except httpx.TimeoutException:
             self._log(response.request.url.path, "timeout", started)
             raise self._error(
@@ -415,7 +466,7 @@ class ProviderSession:
                 f"{self.timeout:g} s.",
                 retryable=True,
             ) from None
-        except httpx.DecodingError:
+        except (httpx.DecodingError, zlib.error, _UnknownEncoding):
             raise self._error(
                 ErrorCategory.BAD_RESPONSE,
                 "The response body could not be decoded.",

@@ -230,6 +230,31 @@ def test_a_receiver_that_hangs_times_out_quickly_and_is_retried(
     assert delivery.last_error == "No answer within 0.3 s."
 
 
+def test_a_receiver_dripping_its_headers_is_cut_off_and_retried(
+    settings, webhook_allow, make_webhook, balance_event
+):
+    """Each byte of the answer's head arrives well within the read timeout: only the whole
+    call's limit (twice the timeout) ends it, and the delivery waits for its retry."""
+    import time
+
+    from tests.drip_server import DripServer
+
+    settings.WEBHOOK_TIMEOUT_SECONDS = 0.3
+    drip = DripServer(every=0.05)
+    webhook_allow(f"127.0.0.1:{drip.port}")
+    make_webhook(url=f"{drip.url}/hooks")
+    try:
+        started = time.monotonic()
+        balance_event()
+        took = time.monotonic() - started
+    finally:
+        drip.close()
+    assert took < 2, took
+    delivery = only_delivery()
+    assert delivery.status == "pending" and delivery.last_status_code is None
+    assert delivery.last_error == "No answer within 0.3 s."
+
+
 def test_a_closed_port_reads_unreachable_and_is_retried(webhook_allow, make_webhook, balance_event):
     import socket
 

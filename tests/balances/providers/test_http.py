@@ -133,6 +133,105 @@ def test_oversized_body_is_refused(provider_server, monkeypatch):
     assert "larger than" in error.message
 
 
+def test_a_provider_dripping_its_headers_is_cut_off_at_twice_the_timeout(
+    settings, allow_listed, assert_no_secret
+):
+    """Each byte arrives well within the read timeout, so only the whole call's limit ends
+    it: twice the timeout, not the days a 100 KB head would take at that pace."""
+    from tests.drip_server import DripServer
+
+    settings.PROVIDER_HTTP_TIMEOUT = 0.5
+    drip = DripServer(every=0.05)
+    allow_listed(drip.url)
+    try:
+        started = time.monotonic()
+        error = fetch_error(drip.url)
+        took = time.monotonic() - started
+    finally:
+        drip.close()
+    assert 0.9 < took < 3.0, took
+    assert error.category == ErrorCategory.TIMEOUT and error.retryable is True
+    assert_no_secret(error, KEY)
+
+
+def test_a_dripping_provider_stops_at_the_syncs_own_time_limit(settings, allow_listed):
+    from balances.providers import budget
+    from tests.drip_server import DripServer
+
+    settings.PROVIDER_HTTP_TIMEOUT = 5.0
+    drip = DripServer(every=0.05)
+    allow_listed(drip.url)
+    try:
+        started = time.monotonic()
+        with budget.until(time.monotonic() + 0.6):
+            error = fetch_error(drip.url)
+        took = time.monotonic() - started
+    finally:
+        drip.close()
+    assert took < 2.0, took
+    assert error.category == ErrorCategory.TIMEOUT
+
+
+def _gzip(data: bytes) -> bytes:
+    import gzip
+
+    return gzip.compress(data, compresslevel=9)
+
+
+def test_a_small_gzip_body_that_inflates_past_the_limit_is_refused_without_inflating_it(
+    provider_server,
+):
+    import tracemalloc
+
+    bomb = _gzip(b"0" * (200 * 1024 * 1024))  # 200 MiB of zeros in about 200 KB
+    provider_server.route(PATH, bomb, headers={"Content-Encoding": "gzip"})
+    tracemalloc.start()
+    try:
+        error = fetch_error(provider_server.url)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert error.category == ErrorCategory.BAD_RESPONSE and "larger than" in error.message
+    assert peak < 3 * http.MAX_RESPONSE_BYTES, peak  # never the 200 MiB
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "deflate-raw", "identity"])
+def test_compressed_answers_are_read_exactly(provider_server, encoding):
+    import json
+    import zlib
+
+    body = json.dumps(
+        {**OK, "balances": [{"currency": "EUR", "available_balance": "10000594.71",
+                             "pending_balance": "0.01"}]}
+    ).encode()  # fmt: skip
+    if encoding == "gzip":
+        sent = _gzip(body)
+    elif encoding == "deflate":
+        sent = zlib.compress(body)
+    elif encoding == "deflate-raw":  # "deflate" sent without its zlib header
+        packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+        sent, encoding = packer.compress(body) + packer.flush(), "deflate"
+    else:
+        sent = body
+    provider_server.route(PATH, sent, headers={"Content-Encoding": encoding})
+    snapshot = fetch(provider_server.url)
+    [eur] = snapshot.figures
+    assert (eur.available, eur.pending) == (Decimal("10000594.71"), Decimal("0.01"))
+    assert provider_server.last.headers["Accept-Encoding"] == "gzip, deflate"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body"),
+    [("br", b"\x1b\x00"), ("gzip", b"not gzip at all"), ("gzip", "truncated")],
+)
+def test_a_body_that_cannot_be_decoded_is_a_bad_response(provider_server, encoding, body):
+    if body == "truncated":
+        body = _gzip(b'{"success": true, "balances": []}' * 50)[:-20]
+    provider_server.route(PATH, body, headers={"Content-Encoding": encoding})
+    error = fetch_error(provider_server.url)
+    assert error.category == ErrorCategory.BAD_RESPONSE
+
+
 def test_long_provider_message_is_truncated(provider_server):
     provider_server.route(PATH, {"error": {"code": "BAD", "message": "word " * 500}}, status=401)
     error = fetch_error(provider_server.url)
