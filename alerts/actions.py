@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -454,14 +454,52 @@ def alerts_check(*, now: datetime | None = None) -> tuple[int, int]:
     return opened, resolved
 
 
-def alert_notify(*, alert_public_id: str) -> int:
-    """Mail the addresses the alert's rule names; returns how many messages were sent.
-    Nothing is sent for an alert that has resolved meanwhile."""
-    alert = (
-        Alert.objects.select_related("rule", "service").filter(public_id=alert_public_id).first()
-    )
-    if alert is None or alert.rule is None or alert.is_resolved or not alert.rule.emails:
+# How long a sender holds an alert's mail before another may send it (a worker lost while
+# sending); and the head start of the task queued when the alert opened over the periodic
+# check, which sends what is still owed after it.
+MAIL_LEASE = timedelta(minutes=5)
+MAIL_GRACE = timedelta(minutes=1)
+MAILS_PER_CHECK = 100
+
+
+def alert_notify(*, alert_public_id: str, now: datetime | None = None) -> int:
+    """Mail the addresses the alert's rule names, once; returns how many messages were
+    sent.  The mail is claimed first (``mail_due_at``), so that the queued task and the
+    periodic check never both send it; it is settled once sent, and owed again at once when
+    the mail server fails (the task's retry or the next check sends it).  Nothing is sent for
+    an alert that has resolved meanwhile, or that owes nothing."""
+    now = now or timezone.now()
+    owed = Alert.objects.filter(public_id=alert_public_id, mail_due_at__lte=now)
+    if not owed.update(mail_due_at=now + MAIL_LEASE):
         return 0
+    claimed = Alert.objects.filter(public_id=alert_public_id)
+    alert = claimed.select_related("rule", "service").first()
+    if alert is None or alert.rule is None or alert.is_resolved or not alert.rule.emails:
+        claimed.update(mail_due_at=None)
+        return 0
+    try:
+        sent = _mail_alert(alert)
+    except OSError:
+        claimed.update(mail_due_at=now)
+        raise
+    claimed.update(mail_due_at=None)
+    return sent
+
+
+def alerts_mail_owed(*, now: datetime | None = None) -> list[str]:
+    """The alerts whose mail is still owed a while after they opened (the queue was down
+    when they did, or a worker was lost while sending), oldest first, for the periodic
+    check to send."""
+    now = now or timezone.now()
+    return list(
+        Alert.objects.filter(mail_due_at__lte=now - MAIL_GRACE)
+        .order_by("mail_due_at", "id")
+        .values_list("public_id", flat=True)[:MAILS_PER_CHECK]
+    )
+
+
+def _mail_alert(alert: Alert) -> int:
+    assert alert.rule is not None
     subject = f"[Back-office] {alert.get_kind_display()}: {alert.currency} of {alert.service.name}"
     body = "\n".join(
         [

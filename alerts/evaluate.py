@@ -148,6 +148,7 @@ def open_alert(*, rule: AlertRule, state: BalanceState, value: str, now: datetim
                 threshold=rule_threshold(rule),
                 opened_at=now,
                 opened_value=value,
+                mail_due_at=now if rule.emails else None,
             )
     except IntegrityError:
         return None

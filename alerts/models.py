@@ -132,6 +132,11 @@ class Alert(models.Model):
     )
     acknowledged_by_label = models.CharField(max_length=150, blank=True)
     note = models.TextField(blank=True)
+    # The rule's mail about this alert is owed from this moment (set in the transaction that
+    # opens it; None once sent, or when nothing is owed).  A sender claims it by moving it
+    # into the future; the periodic check sends what is still owed a while later, so that a
+    # queue down when the alert opened delays the mail, never loses it.
+    mail_due_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-opened_at", "-id"]
@@ -152,6 +157,11 @@ class Alert(models.Model):
                 fields=["status"],
                 name="alert_unresolved_idx",
                 condition=Q(status__in=["open", "acknowledged"]),
+            ),
+            models.Index(
+                fields=["mail_due_at"],
+                name="alert_mail_due_idx",
+                condition=Q(mail_due_at__isnull=False),
             ),
         ]
         permissions = [("acknowledge_alert", "Can acknowledge an alert")]

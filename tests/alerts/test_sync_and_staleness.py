@@ -110,16 +110,16 @@ def test_a_paused_schedule_counts_as_failing_whatever_the_count(connected, make_
 def test_staleness_opens_through_the_periodic_task_and_a_sync_resolves_it(connected, make_rule):
     service, connection = connected
     make_rule(currency="EUR", kind="stale", stale_minutes=30)
-    assert tasks.check_alerts.delay().get() == [0, 0]  # confirmed just now
+    assert tasks.check_alerts.delay().get() == [0, 0, 0]  # confirmed just now
 
     Balance.objects.filter(service=service).update(
         last_synced_at=timezone.now() - timedelta(minutes=45)
     )
-    assert tasks.check_alerts.delay().get() == [1, 0]
+    assert tasks.check_alerts.delay().get() == [1, 0, 0]
     [alert] = Alert.objects.all()
     assert (alert.kind, alert.currency, alert.status) == ("stale", "EUR", "open")
     assert 45 <= int(alert.opened_value) <= 46 and alert.threshold == "30"
-    assert tasks.check_alerts.delay().get() == [0, 0]  # still stale: stays open, once
+    assert tasks.check_alerts.delay().get() == [0, 0, 0]  # still stale: stays open, once
 
     apply(service, connection, EUR="500.00", USD="500.00")  # confirmed again
     alert.refresh_from_db()
