@@ -26,6 +26,8 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -216,13 +218,33 @@ def resolve(host: str, port: int) -> list[str]:
     return found
 
 
+# A name lookup waits this long at most (less when the call's deadline is nearer): the
+# system resolver's own timeouts can add up to much more, and a lookup cannot be
+# interrupted, so it runs on a small pool of its own and is abandoned when late.
+RESOLVE_SECONDS = 5.0
+_RESOLVER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="outbound-resolve")
+
+
+def _resolved_in_time(host: str, port: int) -> list[str]:
+    wait = RESOLVE_SECONDS
+    end = _DEADLINE.get()
+    if end is not None:
+        wait = max(0.0, min(wait, end - time.monotonic()))
+    future = _RESOLVER.submit(lambda: resolve(host, port))  # the resolver as called now
+    try:
+        return future.result(timeout=wait)
+    except FutureTimeout:
+        future.cancel()
+        raise NameNotResolved(f"{host} did not resolve within {wait:g} s.") from None
+
+
 def checked_addresses(host: str, port: int, *, private_ok: bool) -> list[str]:
     """Resolve ``host`` and check every address; raise :class:`OutboundRefused` when the
     name does not resolve or any address is not public (unless ``private_ok``).  One bad
     address refuses the host: a resolver that answers both a public and a private address
     must not get a second chance."""
     try:
-        addresses = resolve(host, port)
+        addresses = _resolved_in_time(host, port)
     except (OSError, UnicodeError) as exc:
         raise NameNotResolved(f"{host} does not resolve ({type(exc).__name__}).") from None
     if not addresses:

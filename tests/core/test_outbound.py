@@ -296,3 +296,35 @@ def test_an_exactly_listed_host_may_resolve_to_a_private_address(resolver):
     with pytest.raises(httpcore.ConnectError):
         backend.connect_tcp("vpn.example", 8443, timeout=1)
     assert inner.connected == [("10.0.0.7", 8443)]
+
+
+def test_a_name_lookup_that_hangs_is_abandoned_in_time(monkeypatch):
+    """The system resolver can take many seconds per attempt; a lookup is given
+    RESOLVE_SECONDS, or what is left of the call's deadline, and then refused as
+    unresolved (retryable at the caller), without waiting for the resolver."""
+    import threading
+    import time
+
+    release = threading.Event()
+
+    def hanging(host, port):
+        release.wait(10)
+        return ["93.184.216.34"]
+
+    monkeypatch.setattr(outbound, "resolve", hanging)
+    monkeypatch.setattr(outbound, "RESOLVE_SECONDS", 0.3)
+    try:
+        started = time.monotonic()
+        with pytest.raises(outbound.NameNotResolved, match=r"did not resolve within 0\.3 s"):
+            outbound.checked_addresses("slow.example", 443, private_ok=False)
+        assert time.monotonic() - started < 1.5
+        # Inside a call whose deadline is nearer, the deadline wins.
+        monkeypatch.setattr(outbound, "RESOLVE_SECONDS", 3.0)
+        started = time.monotonic()
+        with outbound.within(0.1), pytest.raises(outbound.NameNotResolved):
+            outbound.checked_addresses("slow.example", 443, private_ok=False)
+        assert time.monotonic() - started < 1.5
+    finally:
+        release.set()
+    monkeypatch.setattr(outbound, "resolve", lambda host, port: ["93.184.216.34"])
+    assert outbound.checked_addresses("fast.example", 443, private_ok=False) == ["93.184.216.34"]
