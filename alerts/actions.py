@@ -8,6 +8,7 @@ core.events listeners registered in AlertsConfig.ready().
 from __future__ import annotations
 
 import logging
+import smtplib
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -463,11 +464,13 @@ MAILS_PER_CHECK = 100
 
 
 def alert_notify(*, alert_public_id: str, now: datetime | None = None) -> int:
-    """Mail the addresses the alert's rule names, once; returns how many messages were
-    sent.  The mail is claimed first (``mail_due_at``), so that the queued task and the
-    periodic check never both send it; it is settled once sent, and owed again at once when
-    the mail server fails (the task's retry or the next check sends it).  Nothing is sent for
-    an alert that has resolved meanwhile, or that owes nothing."""
+    """Mail the addresses the alert's rule names; returns how many messages were sent.  The
+    mail is claimed first (``mail_due_at``), so that the queued task and the periodic check
+    never both send it; it is settled once sent, and owed again at once when the mail server
+    is unavailable (the next check sends it).  A mail the server refuses for good (every
+    address refused, a malformed address) is settled unsent and logged.  Only a worker lost
+    between sending and settling sends it again, after the lease: at least once, never lost.
+    Nothing is sent for an alert that has resolved meanwhile, or that owes nothing."""
     now = now or timezone.now()
     owed = Alert.objects.filter(public_id=alert_public_id, mail_due_at__lte=now)
     if not owed.update(mail_due_at=now + MAIL_LEASE):
@@ -479,6 +482,12 @@ def alert_notify(*, alert_public_id: str, now: datetime | None = None) -> int:
         return 0
     try:
         sent = _mail_alert(alert)
+    except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, ValueError) as exc:
+        claimed.update(mail_due_at=None)
+        log.warning(
+            "alert %s: mail refused for good (%s), not sent", alert_public_id, type(exc).__name__
+        )
+        return 0
     except OSError:
         claimed.update(mail_due_at=now)
         raise

@@ -24,6 +24,10 @@ def check_alerts() -> list[int]:
         except OSError:
             logger.warning("alert %s: mail server unavailable, tried again later", public_id)
             break  # the same server for every alert: the next check tries again
+        except Exception:
+            # One alert's mail failing otherwise (its lease holds it for a while) does not
+            # keep the others waiting.
+            logger.exception("alert %s: mail not sent, tried again later", public_id)
     return [opened, resolved, mailed]
 
 

@@ -24,10 +24,9 @@ import ipaddress
 import logging
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -220,9 +219,14 @@ def resolve(host: str, port: int) -> list[str]:
 
 # A name lookup waits this long at most (less when the call's deadline is nearer): the
 # system resolver's own timeouts can add up to much more, and a lookup cannot be
-# interrupted, so it runs on a small pool of its own and is abandoned when late.
+# interrupted, so it runs on a thread of its own and is abandoned when late.  A host with
+# HUNG_PER_HOST abandoned lookups still running is refused at once until one ends: one bad
+# name never holds threads without end, nor delays the lookups of any other host (nor the
+# host's own lookups that answer in time, however many run at once).
 RESOLVE_SECONDS = 5.0
-_RESOLVER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="outbound-resolve")
+HUNG_PER_HOST = 2
+_hung: dict[str, int] = {}
+_hung_lock = threading.Lock()
 
 
 def _resolved_in_time(host: str, port: int) -> list[str]:
@@ -230,12 +234,36 @@ def _resolved_in_time(host: str, port: int) -> list[str]:
     end = _DEADLINE.get()
     if end is not None:
         wait = max(0.0, min(wait, end - time.monotonic()))
-    future = _RESOLVER.submit(lambda: resolve(host, port))  # the resolver as called now
-    try:
-        return future.result(timeout=wait)
-    except FutureTimeout:
-        future.cancel()
-        raise NameNotResolved(f"{host} did not resolve within {wait:g} s.") from None
+    with _hung_lock:
+        if _hung.get(host, 0) >= HUNG_PER_HOST:
+            raise NameNotResolved(f"{host} did not resolve (earlier lookups still running).")
+    outcome: dict[str, Any] = {}
+    done = threading.Event()
+
+    def lookup() -> None:
+        try:
+            outcome["addresses"] = resolve(host, port)  # the resolver as called now
+        except BaseException as exc:  # handed to the caller, if it still waits
+            outcome["error"] = exc
+        finally:
+            with _hung_lock:
+                done.set()
+                if outcome.get("abandoned"):
+                    _hung[host] -= 1
+                    if not _hung[host]:
+                        del _hung[host]
+
+    threading.Thread(target=lookup, name="outbound-resolve", daemon=True).start()
+    if not done.wait(wait):
+        with _hung_lock:
+            if not done.is_set():  # still running: abandoned, and counted until it ends
+                outcome["abandoned"] = True
+                _hung[host] = _hung.get(host, 0) + 1
+        if outcome.get("abandoned"):
+            raise NameNotResolved(f"{host} did not resolve within {wait:g} s.")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["addresses"]
 
 
 def checked_addresses(host: str, port: int, *, private_ok: bool) -> list[str]:

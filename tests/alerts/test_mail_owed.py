@@ -114,3 +114,49 @@ def test_a_rule_without_addresses_owes_no_mail(watched, make_rule, operator_acto
     make_rule(service=watched)
     drop(watched, "42.00", operator_actor)
     assert Alert.objects.get().mail_due_at is None
+
+
+def test_a_mail_the_server_refuses_for_good_is_settled_not_retried_for_ever(
+    watched, mailed_rule, operator_actor, monkeypatch, caplog
+):
+    drop(watched, "42.00", operator_actor)
+    alert = Alert.objects.get()
+
+    def refuse_all(*args, **kwargs):
+        raise smtplib.SMTPRecipientsRefused({"ops@example.com": (550, b"No such user")})
+
+    monkeypatch.setattr(actions.mail, "send_mail", refuse_all)
+    assert actions.alert_notify(alert_public_id=alert.public_id) == 0
+    assert "refused for good" in caplog.text
+    assert Alert.objects.get().mail_due_at is None
+    assert actions.alerts_mail_owed(now=later(10)) == []
+
+
+def test_one_alert_whose_mail_breaks_does_not_hold_up_the_others(
+    watched, make_rule, operator_actor, monkeypatch, caplog
+):
+    from tests.factories import BalanceFactory
+
+    make_rule(service=watched, emails=["ops@example.com"])
+    make_rule(service=watched, currency="EUR", emails=["eur@example.com"])
+    BalanceFactory(service=watched, currency="EUR", available="150.00")
+    drop(watched, "42.00", operator_actor)
+    from balances import actions as balance_actions
+
+    balance_actions.balance_update(
+        service=watched, currency="EUR", amount="1.00", expected_version=None,
+        actor=operator_actor, reason="t",
+    )  # fmt: skip
+    assert Alert.objects.count() == 2
+    monkeypatch.setattr(actions, "MAIL_GRACE", timedelta(0))
+    real = actions._mail_alert
+
+    def break_usd(alert):
+        if alert.currency == "USD":
+            raise RuntimeError("template broke")
+        return real(alert)
+
+    monkeypatch.setattr(actions, "_mail_alert", break_usd)
+    assert check_alerts()[2] == 1
+    assert [m.to for m in mail.outbox] == [["eur@example.com"]]
+    assert "mail not sent" in caplog.text

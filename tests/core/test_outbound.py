@@ -324,7 +324,49 @@ def test_a_name_lookup_that_hangs_is_abandoned_in_time(monkeypatch):
         with outbound.within(0.1), pytest.raises(outbound.NameNotResolved):
             outbound.checked_addresses("slow.example", 443, private_ok=False)
         assert time.monotonic() - started < 1.5
+        # Two lookups of that host still hang: a third is refused at once, and no other
+        # host waits for them.
+        started = time.monotonic()
+        with pytest.raises(outbound.NameNotResolved, match="earlier lookups still running"):
+            outbound.checked_addresses("slow.example", 443, private_ok=False)
+        assert time.monotonic() - started < 0.2
+        monkeypatch.setattr(
+            outbound,
+            "resolve",
+            lambda host, port: hanging(host, port) if host == "slow.example" else ["93.184.216.34"],
+        )
+        for host in ("api.wise.com", "api.finix.io", "fast.example"):
+            assert outbound.checked_addresses(host, 443, private_ok=False) == ["93.184.216.34"]
     finally:
         release.set()
-    monkeypatch.setattr(outbound, "resolve", lambda host, port: ["93.184.216.34"])
-    assert outbound.checked_addresses("fast.example", 443, private_ok=False) == ["93.184.216.34"]
+    deadline = time.monotonic() + 5
+    while outbound._hung and time.monotonic() < deadline:  # the hung lookups end
+        time.sleep(0.01)
+    assert outbound._hung == {}
+
+
+def test_many_lookups_of_one_host_at_once_all_answer(monkeypatch):
+    """Only abandoned lookups count against a host: a batch of syncs opening connections to
+    one provider at the same moment is never refused."""
+    import threading
+    import time
+
+    def slowish(host, port):
+        time.sleep(0.1)
+        return ["93.184.216.34"]
+
+    monkeypatch.setattr(outbound, "resolve", slowish)
+    found: list[object] = []
+
+    def one() -> None:
+        try:
+            found.append(outbound.checked_addresses("api.wise.com", 443, private_ok=False))
+        except Exception as exc:
+            found.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    assert found == [["93.184.216.34"]] * 12
