@@ -92,36 +92,62 @@ class _UnknownEncoding(Exception):
     """A Content-Encoding we did not offer, or a compressed body cut short."""
 
 
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _wbits(head: bytes) -> int:
+    """zlib's window bits for a stream starting with ``head`` (2 bytes at least): gzip, zlib
+    (what "deflate" means), or raw deflate (what some servers send for it)."""
+    if head.startswith(_GZIP_MAGIC):
+        return 16 + zlib.MAX_WBITS
+    if head[0] & 0x0F == 8 and ((head[0] << 8) | head[1]) % 31 == 0:
+        return zlib.MAX_WBITS
+    return -zlib.MAX_WBITS
+
+
 class _Inflater:
     """Decodes a body sent with ``Content-Encoding`` gzip or deflate (what we offer) or
     none, a limited piece at a time: :meth:`take` gives at most ``limit`` bytes of what
     ``raw`` decodes to, so that a small body inflating to gigabytes is refused at the size
-    limit instead of filling memory."""
+    limit instead of filling memory.  A gzip body of several members is read whole."""
 
     def __init__(self, encoding: str) -> None:
         codings = [c.strip().lower() for c in encoding.split(",") if c.strip()]
         codings = [c for c in codings if c != "identity"]
         if len(codings) > 1 or (codings and codings[0] not in ("gzip", "x-gzip", "deflate")):
             raise _UnknownEncoding(encoding)
-        # 32 + MAX_WBITS: zlib finds a gzip or a zlib header itself; a raw deflate stream
-        # (no header, as some servers send for "deflate") is tried when there is none.
-        self._zlib = zlib.decompressobj(32 + zlib.MAX_WBITS) if codings else None
-        self._started = False
+        self._coded = bool(codings)
+        self._zlib: Any = None  # chosen from the first two bytes
+        self._pending = b""
 
     def take(self, raw: bytes, limit: int) -> bytes:
-        if self._zlib is None:
+        if not self._coded:
             return raw
-        if not self._started and raw:
-            self._started = True
-            try:
-                return self._zlib.decompress(raw, max(limit, 1))
-            except zlib.error:
-                self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
-        return self._zlib.decompress(raw, max(limit, 1))
+        self._pending += raw
+        if self._zlib is None:
+            if len(self._pending) < 2:
+                return b""
+            self._zlib = zlib.decompressobj(_wbits(self._pending))
+        data, self._pending = self._pending, b""
+        out = b""
+        while data:
+            if self._zlib.eof:
+                if not data.startswith(_GZIP_MAGIC):
+                    break  # bytes after the stream: ignored, as zlib itself does
+                self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)  # the next member
+            out += self._zlib.decompress(data, max(limit - len(out), 1))
+            if len(out) >= limit:
+                break  # the caller refuses the answer
+            data = self._zlib.unused_data if self._zlib.eof else b""
+        return out
 
     def finish(self) -> None:
         """Refuse a compressed body that ended before its compressed stream did."""
-        if self._zlib is not None and self._started and not self._zlib.eof:
+        if not self._coded:
+            return
+        if (self._zlib is None and self._pending) or (
+            self._zlib is not None and not self._zlib.eof
+        ):
             raise _UnknownEncoding("truncated")
 
 

@@ -195,7 +195,7 @@ def test_a_small_gzip_body_that_inflates_past_the_limit_is_refused_without_infla
     assert peak < 3 * http.MAX_RESPONSE_BYTES, peak  # never the 200 MiB
 
 
-@pytest.mark.parametrize("encoding", ["gzip", "deflate", "deflate-raw", "identity"])
+@pytest.mark.parametrize("encoding", ["gzip", "gzip-members", "deflate", "deflate-raw", "identity"])
 def test_compressed_answers_are_read_exactly(provider_server, encoding):
     import json
     import zlib
@@ -206,6 +206,8 @@ def test_compressed_answers_are_read_exactly(provider_server, encoding):
     ).encode()  # fmt: skip
     if encoding == "gzip":
         sent = _gzip(body)
+    elif encoding == "gzip-members":  # two gzip members, one after the other (RFC 1952)
+        sent, encoding = _gzip(body[:7]) + _gzip(body[7:]), "gzip"
     elif encoding == "deflate":
         sent = zlib.compress(body)
     elif encoding == "deflate-raw":  # "deflate" sent without its zlib header
@@ -339,3 +341,20 @@ def test_without_a_kept_clients_block_each_session_has_its_own_client(provider_s
     fetch(provider_server.url)
     fetch(provider_server.url)
     assert len(made) == 2 and all(client.is_closed for client in made)
+
+
+@pytest.mark.parametrize("wbits", [16 + 15, 15, -15])  # gzip, zlib, raw deflate
+def test_a_compressed_body_arriving_a_byte_at_a_time_is_read_exactly(wbits):
+    import zlib
+
+    body = b'{"success": true, "balances": [], "padding": "' + b"x" * 3000 + b'"}'
+    packer = zlib.compressobj(wbits=wbits)
+    sent = packer.compress(body) + packer.flush()
+    inflater = http._Inflater("deflate" if wbits != 31 else "gzip")
+    out = b"".join(inflater.take(sent[i : i + 1], 10_000) for i in range(len(sent)))
+    inflater.finish()
+    assert out == body
+    cut = http._Inflater("gzip")
+    cut.take(sent[: len(sent) // 2], 10_000)
+    with pytest.raises(http._UnknownEncoding):
+        cut.finish()
