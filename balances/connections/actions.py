@@ -274,7 +274,6 @@ def connection_test(
         )
 
 
-@transaction.atomic
 def connection_save(
     *,
     service: Service,
@@ -287,9 +286,33 @@ def connection_save(
 ) -> ProviderConnection:
     """Create or replace the connection.  Saving resumes a paused connection."""
     adapter = _adapter(kind)
+    # Checked (its name looked up) before the transaction: no lock or SQLite write lock is
+    # held while a resolver answers.
+    url = _base_url(base_url, adapter)
+    return _connection_write(
+        service=service,
+        adapter=adapter,
+        actor=actor,
+        url=url,
+        credentials=credentials,
+        options=options,
+        create_missing_balances=create_missing_balances,
+    )
+
+
+@transaction.atomic
+def _connection_write(
+    *,
+    service: Service,
+    adapter: type[ProviderAdapter],
+    actor: Actor,
+    url: str,
+    credentials: Mapping[str, Any] | None,
+    options: Mapping[str, Any] | None,
+    create_missing_balances: bool,
+) -> ProviderConnection:
     kind = adapter.kind
     existing = ProviderConnection.objects.select_for_update().filter(service=service).first()
-    url = _base_url(base_url, adapter)
     binding = credential_binding(kind, url)
     stored, bound_to = _stored(existing)
     # Stored credentials count only where they were entered for this kind and base URL;

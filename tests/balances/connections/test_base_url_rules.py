@@ -243,3 +243,33 @@ def test_the_sandbox_address_follows_the_port_setting():
         timeout=120,
     )
     assert result.returncode != 0 and "PROVIDER_BASE_URL_ALLOWLIST" in result.stderr
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_base_url_is_looked_up_before_any_lock_is_taken(admin, service, monkeypatch, settings):
+    """A slow resolver must not hold the connection's row lock (which a sync's final write
+    needs while it holds the service's balances) nor, on SQLite, the database's write lock."""
+    from django.db import connection as db
+
+    from core import outbound
+    from tests.factories import PROVIDER_CREDENTIALS
+
+    looked_up = []
+    real = outbound._resolved_in_time
+
+    def resolver(host, port):  # in the caller's thread, with its database connection
+        looked_up.append((host, db.in_atomic_block))
+        return real(host, port)
+
+    monkeypatch.setattr(outbound, "_resolved_in_time", resolver)
+    monkeypatch.setattr(outbound, "resolve", lambda host, port: ["93.184.216.34"])
+    settings.PROVIDER_BASE_URL_ALLOWLIST = ["provider.example"]
+    saved = connection_save(
+        service=service,
+        kind="syncpay",
+        actor=Actor.for_user(admin),
+        base_url="https://provider.example",
+        credentials=PROVIDER_CREDENTIALS["syncpay"],
+    )
+    assert saved.pk
+    assert looked_up and all(not inside for _host, inside in looked_up), looked_up
