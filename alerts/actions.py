@@ -194,8 +194,13 @@ def _lock_scope(*scopes: tuple[str, int | None]) -> None:
     writes wait for the evaluation below and then see the rule: neither side misses the
     other's change.  The rows are marked ``watched`` too: a write that waited for the lock
     reads the mark from the row version this transaction leaves, and evaluates the rules
-    (a payout's hold skips them on a balance nothing watches)."""
-    for_update = Balance.objects.select_for_update().order_by("pk")
+    (a payout's hold skips them on a balance nothing watches).
+
+    The order is every multi-balance locker's: by service, then by currency within it, as a
+    sync locks its service's balances (balances.sync.apply); payouts and manual writes lock
+    one balance.  Two scopes (a rule moving to another currency or service) then never lock
+    two balances in the opposite order of a sync."""
+    for_update = Balance.objects.select_for_update().order_by("service_id", "currency")
     query = None
     for currency, service_id in scopes:
         part = Q(currency=currency) & (Q(service_id=service_id) if service_id else Q())
@@ -207,6 +212,19 @@ def _lock_scope(*scopes: tuple[str, int | None]) -> None:
 
 
 # --- rules --------------------------------------------------------------------------------
+
+
+def _lock_rule(rule: AlertRule) -> AlertRule:
+    """``rule``, locked against other changes of it: FOR NO KEY UPDATE, which lets the
+    writers that open an alert of it meanwhile take the key share lock of the alert's
+    foreign key.  A stronger lock would make them wait for this change while it waits for
+    their balance locks (:func:`_lock_scope`): a deadlock.  A change never touches the
+    rule's keys (id, public id), so the update keeps the lock this weak."""
+    return (
+        AlertRule.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("service")
+        .get(pk=rule.pk)
+    )
 
 
 @transaction.atomic
@@ -273,9 +291,7 @@ def rule_update(
     """Change what was given (``UNSET`` keeps it).  A value that no longer fits the kind is
     dropped when the kind changes.  If the rule now watches other balances or another
     condition, its unresolved alerts are resolved; then the balances are evaluated again."""
-    locked = (
-        AlertRule.objects.select_for_update(of=("self",)).select_related("service").get(pk=rule.pk)
-    )
+    locked = _lock_rule(rule)
     new_kind = locked.kind if kind is UNSET else kind
     kind_changed = str(new_kind or "").strip() != locked.kind
 
@@ -350,10 +366,13 @@ def _resolve_rule_alerts(rule: AlertRule, *, reason: str, now: datetime) -> int:
 @transaction.atomic
 def rule_delete(*, rule: AlertRule, actor: Actor) -> None:
     """Delete a rule.  Its alerts are resolved and kept (history); where an all-services rule
-    of the same kind takes over, the balances are evaluated against it at once."""
-    locked = (
-        AlertRule.objects.select_for_update(of=("self",)).select_related("service").get(pk=rule.pk)
-    )
+    of the same kind takes over, the balances are evaluated against it at once.
+
+    The rule is locked as :func:`rule_update` locks it, then its balances, and only then is
+    the row deleted (which needs the strongest lock): every writer that opens an alert of
+    the rule on a balance of its scope holds that balance's lock until it commits, so by
+    then none of them is left to wait for."""
+    locked = _lock_rule(rule)
     now = timezone.now()
     scope = (locked.currency, locked.service_id, locked.kind)
     _lock_scope(scope[:2])

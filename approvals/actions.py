@@ -1,6 +1,8 @@
 """Every write to approvals: asking, approving, rejecting, renewing, expiring, and the
-policies.  Each decision locks the request row first, so two approvers deciding at once
-apply the change exactly once: the second one finds the request decided.
+policies.  Each decision locks the request row, so two approvers deciding at once apply the
+change exactly once: the second one finds the request decided.  A balance change's request
+is locked after its balance (:func:`lock_object_first`), the order of every balance writer:
+deleting a balance closes the requests made against it under the balance's lock.
 
 A decision never trusts what the page showed: the request is re-read under its lock, its
 expiry checked against the clock (an overdue request is expired there and then, whatever
@@ -214,6 +216,19 @@ def _refuse_askers(locked: ApprovalRequest, actor: Actor) -> None:
 
 # --- deciding -----------------------------------------------------------------------------
 
+# Per kind: locks the object a request of that kind is about, before the request itself.
+_OBJECT_LOCKS: dict[str, Callable[[ApprovalRequest], None]] = {}
+
+
+def lock_object_first(kind: str, lock: Callable[[ApprovalRequest], None]) -> None:
+    """Register, for ``kind``, how to lock a request's object (called with the request as
+    read without a lock; doing nothing when the object is gone): the apps whose writers
+    lock the object before its requests register one in their AppConfig.ready(), and a
+    decision or a renewal of such a request then locks the object first too, so that the
+    two never wait for each other's locks.  The kind's ``apply`` and ``renew`` lock it again
+    (they hold it already) and say what to do when it is gone."""
+    _OBJECT_LOCKS[kind] = lock
+
 
 def _lock(approval: ApprovalRequest | str) -> ApprovalRequest:
     public_id = approval if isinstance(approval, str) else approval.public_id
@@ -226,6 +241,19 @@ def _lock(approval: ApprovalRequest | str) -> ApprovalRequest:
     if found is None:
         raise NotFound(f"There is no approval request {public_id}.")
     return found
+
+
+def _lock_to_decide(approval: ApprovalRequest | str) -> ApprovalRequest:
+    """The request locked as :func:`_lock` does, after its object for the kinds that lock it
+    first (:func:`lock_object_first`); everything about it is read again under its lock."""
+    public_id = approval if isinstance(approval, str) else approval.public_id
+    seen = ApprovalRequest.objects.select_related("service").filter(public_id=public_id).first()
+    if seen is None:
+        raise NotFound(f"There is no approval request {public_id}.")
+    lock_object = _OBJECT_LOCKS.get(seen.kind)
+    if lock_object is not None:
+        lock_object(seen)
+    return _lock(public_id)
 
 
 def _check_pending(locked: ApprovalRequest) -> None:
@@ -285,7 +313,7 @@ def _decide(
     approval: ApprovalRequest | str, *, actor: Actor, comment: str, approve: bool
 ) -> tuple[ApprovalRequest, bool]:
     """(the request, whether it was found overdue and expired instead)."""
-    locked = _lock(approval)
+    locked = _lock_to_decide(approval)
     _check_pending(locked)
     if locked.is_overdue():
         _expire(locked)
@@ -368,11 +396,11 @@ def approval_renew(*, approval: ApprovalRequest | str, actor: Actor) -> Approval
     balance moved, or the request expired: :func:`renewal_refusal`): a new pending request,
     still the requester's, renewed by ``actor`` (neither may approve it); the old one is
     marked renewed.  Refused, nothing written, when no renewal is needed."""
-    locked = _lock(approval)
+    locked = _lock_to_decide(approval)
     handler = handler_for(locked.kind)
-    # Whether the object moved, read as the page reads it; it only ever comes true for a
-    # pending request (a balance's version grows; deleting it closes the requests made
-    # against it), so a "moved" read here stays true under the lock renew() takes below.
+    # Whether the object moved, read as the page reads it, under the object's lock (taken
+    # before the request's); it only ever comes true for a pending request (a balance's
+    # version grows; deleting it closes the requests made against it).
     refusal = renewal_refusal(locked, lambda: handler.describe(locked).moved)
     if refusal is not None:
         raise refusal
@@ -508,6 +536,14 @@ def _limit(raw: object, code: str, field: str) -> Decimal | None:
     return value
 
 
+def _policy_figures(policy: ApprovalPolicy, code: str) -> list[Any]:
+    return [
+        _plain(policy.manual_change_above, code),
+        _plain(policy.payout_above, code),
+        policy.nonzero_deletion,
+    ]
+
+
 @transaction.atomic
 def policy_set(
     *,
@@ -518,38 +554,45 @@ def policy_set(
     actor: Actor,
 ) -> ApprovalPolicy:
     """Create or replace ``currency``'s policy (it overrides the platform default).  Limits:
-    an amount with the currency's digits (0: every change), or None/"" for "never"."""
+    an amount with the currency's digits (0: every change), or None/"" for "never".  Of two
+    calls at once for a currency without a policy, the later one replaces the policy the
+    first created, audited as a change."""
     code = currencies.clean_code(currency)
-    manual = _limit(manual_change_above, code, "manual_change_above")
-    payout = _limit(payout_above, code, "payout_above")
+    fields = {
+        "manual_change_above": _limit(manual_change_above, code, "manual_change_above"),
+        "payout_above": _limit(payout_above, code, "payout_above"),
+        "nonzero_deletion": bool(nonzero_deletion),
+        "updated_at": timezone.now(),
+        "updated_by": actor.user,
+        "updated_by_label": actor.label[:150],
+    }
     policy = ApprovalPolicy.objects.select_for_update().filter(currency=code).first()
-    before = (
-        [
-            _plain(policy.manual_change_above, code),
-            _plain(policy.payout_above, code),
-            policy.nonzero_deletion,
-        ]
-        if policy
-        else [None, None, None]
-    )
-    created = policy is None
+    before = None if policy is None else _policy_figures(policy, code)
     if policy is None:
-        policy = ApprovalPolicy(currency=code)
-    policy.manual_change_above = manual
-    policy.payout_above = payout
-    policy.nonzero_deletion = bool(nonzero_deletion)
-    policy.updated_at = timezone.now()
-    policy.updated_by = actor.user
-    policy.updated_by_label = actor.label[:150]
-    policy.save()
-    after = [_plain(manual, code), _plain(payout, code), policy.nonzero_deletion]
+        try:
+            with transaction.atomic():
+                policy = ApprovalPolicy.objects.create(currency=code, **fields)
+        except IntegrityError:
+            # Another call created it meanwhile (our insert waited for its commit): this
+            # one comes later, so it replaces that policy, under its lock.
+            policy = ApprovalPolicy.objects.select_for_update().get(currency=code)
+            before = _policy_figures(policy, code)
+    if before is not None:
+        for name, value in fields.items():
+            setattr(policy, name, value)
+        policy.save()
+    after = _policy_figures(policy, code)
     names = ("manualChangeAbove", "payoutAbove", "nonZeroDeletion")
     audit(
         actor=actor,
-        action="policy_created" if created else "policy_changed",
+        action="policy_created" if before is None else "policy_changed",
         subject=f"approval policy {code}",
         object_type="approval_policy",
         object_id=code,
-        changes={n: [b, a] for n, b, a in zip(names, before, after, strict=True) if b != a},
+        changes={
+            n: [b, a]
+            for n, b, a in zip(names, before or [None, None, None], after, strict=True)
+            if b != a
+        },
     )
     return policy

@@ -6,14 +6,19 @@ transaction, under the balance's lock: the balance must still be at the version 
 request was made against (no lost update: another edit, a sync or a payout since then
 refuses it with what the balance is now), and the holds and deletion checks apply again.
 The history entry names the requester as the actor and the approver and request beside.
+
+Deciding or renewing a request locks the balance before the request (``lock_first``), as
+every balance writer does: deleting a balance closes its pending requests under its lock.
 """
 
 from __future__ import annotations
 
+from contextlib import suppress
 from decimal import Decimal
 
 from django.urls import reverse
 
+from approvals.actions import lock_object_first
 from approvals.registry import Description, Handler, register
 from balances.actions.balance import (
     check_deletable,
@@ -70,6 +75,13 @@ def _locked_at_version(request) -> Balance:
     if balance.version != request.balance_version:
         raise _moved(request, balance)
     return balance
+
+
+def lock_first(request) -> None:
+    """The request's balance, locked (before the request: approvals.actions); nothing when
+    it no longer exists (``apply`` and ``renew`` then refuse with why)."""
+    with suppress(NotFound):
+        lock_balance(request.service, request.currency)
 
 
 def apply_update(request, approver: Actor) -> None:
@@ -153,3 +165,5 @@ def register_handlers() -> None:
             perm="balances.delete_balance",
         ),
     )
+    for kind in ("balance_update", "balance_delete"):
+        lock_object_first(kind, lock_first)

@@ -284,6 +284,10 @@ def webhook_delete(*, webhook: Webhook, actor: Actor) -> None:
     """Delete the webhook with its deliveries and their log; events no other webhook
     delivers go too."""
     with transaction.atomic():
+        # The webhook's row first, before its deliveries (which the deletion deletes first),
+        # as every other path locks them: an attempt being recorded finishes first, and a
+        # publisher waits, then finds it gone.
+        list(Webhook.objects.select_for_update().filter(pk=webhook.pk).values_list("pk"))
         event_ids = list(webhook.deliveries.values_list("event_id", flat=True).distinct())
         _audit(webhook, action="webhook_deleted", actor=actor, changes=_audit_fields(webhook))
         webhook.delete()
@@ -450,6 +454,8 @@ def delivery_attempt(*, delivery_id: int) -> AttemptOutcome:
     webhook = delivery.webhook
     if not webhook.active:
         with transaction.atomic():
+            # The webhook's row before its deliveries, as turning it off locks them.
+            list(Webhook.objects.select_for_update().filter(pk=webhook.pk).values_list("pk"))
             _end_pending(webhook, TURNED_OFF, now=timezone.now())
         return AttemptOutcome("failed")
     body = bytes(delivery.event.body)
@@ -482,9 +488,18 @@ def delivery_attempt(*, delivery_id: int) -> AttemptOutcome:
 
 
 def _record(*, delivery_id: int, answer: http.Answer, started_at: datetime) -> AttemptOutcome:
+    """Record the attempt on the delivery and its webhook, both locked: the webhook first,
+    then the delivery, the order of every path that locks a webhook and its deliveries
+    (turning it off or disabling it ends them, publishing adds some, deleting it deletes
+    them).  Raises ``WebhookDelivery.DoesNotExist`` or ``Webhook.DoesNotExist`` when either
+    was deleted meanwhile."""
     with transaction.atomic():
+        # Which webhook, read without a lock (a delivery never changes webhook).
+        webhook_id = (
+            WebhookDelivery.objects.filter(pk=delivery_id).values_list("webhook_id", flat=True)
+        ).get()
+        webhook = Webhook.objects.select_for_update().get(pk=webhook_id)
         delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery_id)
-        webhook = Webhook.objects.select_for_update().get(pk=delivery.webhook_id)
         now = timezone.now()
         number = delivery.attempts + 1
         retry_in: float | None = None
