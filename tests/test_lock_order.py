@@ -18,6 +18,7 @@ import pytest
 from django.db import OperationalError, connection, transaction
 
 from core.actors import Actor
+from tests import db_helpers
 from tests.factories import BalanceFactory, ServiceFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -25,26 +26,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 WAIT = 10  # seconds; the threads normally meet within milliseconds
 
 
-class Worker(threading.Thread):
-    def __init__(self, target: Callable[[], object], name: str | None = None):
-        super().__init__(daemon=True, name=name)
-        self.target = target
-        self.result: object = None
-        self.error: BaseException | None = None
-
-    def run(self):
-        try:
-            self.result = self.target()
-        except BaseException as exc:  # handed back to the test thread
-            self.error = exc
-        finally:
-            connection.close()
+class Worker(db_helpers.Worker):
+    """A deadlock is what these tests guard against: never an acceptable outcome."""
 
     def outcome(self):
-        self.join(WAIT)
-        assert not self.is_alive(), "worker thread did not finish"
-        assert not isinstance(self.error, OperationalError), self.error
-        return self.error if self.error is not None else self.result
+        found = super().outcome()
+        assert not isinstance(found, OperationalError), found
+        return found
 
 
 def waiting_on_lock(n: int = 1) -> bool:

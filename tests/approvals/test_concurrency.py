@@ -18,32 +18,12 @@ from core.actors import Actor
 from core.errors import NotAllowed
 from payouts import actions as payout_actions
 from payouts.models import Payout, PayoutEvent
+from tests.db_helpers import Worker
 from tests.factories import BalanceFactory, ServiceFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 WAIT = 10  # seconds; the threads normally meet within milliseconds
-
-
-class Worker(threading.Thread):
-    def __init__(self, target):
-        super().__init__(daemon=True)
-        self.target = target
-        self.result = None
-        self.error: BaseException | None = None
-
-    def run(self):
-        try:
-            self.result = self.target()
-        except BaseException as exc:  # handed back to the test thread
-            self.error = exc
-        finally:
-            connection.close()
-
-    def outcome(self):
-        self.join(WAIT)
-        assert not self.is_alive(), "worker thread did not finish"
-        return self.error if self.error is not None else self.result
 
 
 def _waiting_on_a_lock() -> bool:

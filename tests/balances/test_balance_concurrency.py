@@ -15,6 +15,7 @@ from balances import actions
 from balances.models import Balance, BalanceChange
 from core.actors import Actor
 from core.errors import AlreadyExists, StaleVersion
+from tests.db_helpers import Worker
 from tests.factories import BalanceFactory, ServiceFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -28,29 +29,6 @@ def _postgresql_only():
         "Locking is tested where it runs: start pytest with DATABASE_URL pointing at "
         "PostgreSQL (it must be in the environment before pytest-django reads the settings)."
     )
-
-
-class Worker(threading.Thread):
-    """Runs ``target`` on its own database connection and keeps its result or error."""
-
-    def __init__(self, target):
-        super().__init__(daemon=True)
-        self.target = target
-        self.result = None
-        self.error: BaseException | None = None
-
-    def run(self):
-        try:
-            self.result = self.target()
-        except BaseException as exc:  # handed back to the test thread
-            self.error = exc
-        finally:
-            connection.close()
-
-    def outcome(self):
-        self.join(WAIT)
-        assert not self.is_alive(), "worker thread did not finish"
-        return self.error if self.error is not None else self.result
 
 
 def _waiting_on_a_lock() -> bool:
