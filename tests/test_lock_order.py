@@ -124,6 +124,21 @@ def _delete(service):
     )
 
 
+def _while_deleting(service, table: str, action):
+    """Run ``action`` on a thread of its own until it is about to lock ``table``, delete the
+    service's EUR balance meanwhile (until it finishes or waits for a lock), then let the
+    action go on: (what the action gave, what the deletion gave)."""
+    pause = Pause(locking(table))
+    acting = Worker(pause.run(action))
+    acting.start()
+    assert pause.reached.wait(WAIT)
+    delete = Worker(_delete(service))
+    delete.start()
+    assert wait_until(lambda: done_or_waiting(delete))
+    pause.go()
+    return acting.outcome(), delete.outcome()
+
+
 def test_approving_while_the_balance_is_deleted(balance_request):
     """The approver reaches the balance's lock (it used to hold the request's by then); the
     deletion closes the request meanwhile: the approval finds it rejected."""
@@ -133,20 +148,12 @@ def test_approving_while_the_balance_is_deleted(balance_request):
     from core.errors import NotAllowed
 
     service, _, request = balance_request
-    pause = Pause(locking("balances_balance"))
     approver = Actor.for_user(UserFactory(username="ann"))
-    approve = Worker(
-        pause.run(
-            lambda: approval_actions.approval_approve(approval=request.public_id, actor=approver)
-        )
+    approved, deleted = _while_deleting(
+        service,
+        "balances_balance",
+        lambda: approval_actions.approval_approve(approval=request.public_id, actor=approver),
     )
-    approve.start()
-    assert pause.reached.wait(WAIT)
-    delete = Worker(_delete(service))
-    delete.start()
-    assert wait_until(lambda: done_or_waiting(delete))
-    pause.go()
-    approved, deleted = approve.outcome(), delete.outcome()
 
     assert deleted is None
     assert isinstance(approved, NotAllowed) and approved.code == "not_pending", approved
@@ -163,20 +170,12 @@ def test_approving_holds_the_balance_then_the_deletion_proceeds(balance_request)
     from balances.models import Balance, BalanceChange
 
     service, _, request = balance_request
-    pause = Pause(locking("approvals_approvalrequest"))
     approver = Actor.for_user(UserFactory(username="ann"))
-    approve = Worker(
-        pause.run(
-            lambda: approval_actions.approval_approve(approval=request.public_id, actor=approver)
-        )
+    approved, deleted = _while_deleting(
+        service,
+        "approvals_approvalrequest",
+        lambda: approval_actions.approval_approve(approval=request.public_id, actor=approver),
     )
-    approve.start()
-    assert pause.reached.wait(WAIT)
-    delete = Worker(_delete(service))
-    delete.start()
-    assert wait_until(lambda: done_or_waiting(delete))
-    pause.go()
-    approved, deleted = approve.outcome(), delete.outcome()
 
     assert isinstance(approved, ApprovalRequest) and approved.status == "approved", approved
     assert deleted is None
@@ -204,20 +203,12 @@ def test_renewing_while_the_balance_is_deleted(balance_request):
         actor=Actor.system("sync"),
         reason="moved",
     )
-    pause = Pause(locking("balances_balance"))
     renewer = Actor.for_user(UserFactory(username="ben"))
-    renew = Worker(
-        pause.run(
-            lambda: approval_actions.approval_renew(approval=request.public_id, actor=renewer)
-        )
+    renewed, deleted = _while_deleting(
+        service,
+        "balances_balance",
+        lambda: approval_actions.approval_renew(approval=request.public_id, actor=renewer),
     )
-    renew.start()
-    assert pause.reached.wait(WAIT)
-    delete = Worker(_delete(service))
-    delete.start()
-    assert wait_until(lambda: done_or_waiting(delete))
-    pause.go()
-    renewed, deleted = renew.outcome(), delete.outcome()
 
     assert deleted is None
     assert isinstance(renewed, NotAllowed) and renewed.code == "not_renewable", renewed
